@@ -1,0 +1,118 @@
+"""The credit ledger: one append-only table of signed entries per account.
+
+The balance at time t is the sum of the entries that exist at t and have not expired
+(`expires_at` is empty or later than t). A use is -1 expiring CREDIT_REPLENISH_DAYS
+after it; its refund is +1 with the same expiry, so the pair cancels while it lasts.
+Allowance changes have no expiry. Entries are never updated or deleted.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class CreditAccount(models.Model):
+    """One per user: the row that spends lock, and a hint that spares refusals the lock."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account"
+    )
+    # "Known to have nothing to spend until this moment." Written when a spend is
+    # refused, cleared by anything that adds credits (grant, allowance up, refund), so a
+    # refused payer is refused again without waiting for the row lock.
+    empty_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"credits of {self.user}"
+
+
+class LedgerError(Exception):
+    """Raised when code tries to change or remove a ledger entry."""
+
+
+class EntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise LedgerError("Ledger entries cannot be updated; write a correcting entry.")
+
+    def delete(self):
+        raise LedgerError("Ledger entries cannot be deleted; write a correcting entry.")
+
+    def live(self, at):
+        """Entries that count at `at`: not expired by then."""
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+
+
+class Entry(models.Model):
+    class Kind(models.TextChoices):
+        ALLOWANCE = "allowance", "allowance"
+        USE = "use", "use"
+        REFUND = "refund", "refund"
+        BONUS = "bonus", "bonus"
+        DEDUCTION = "deduction", "deduction"
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
+    created_at = models.DateTimeField()
+    amount = models.IntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    key = models.CharField(
+        max_length=200, null=True, blank=True, help_text="Idempotency key, unique per account."
+    )
+    refund_of = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunded_by"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    staff = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who wrote a manual entry.",
+    )
+
+    objects = EntryQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "entries"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "key"],
+                condition=Q(key__isnull=False),
+                name="credits_entry_unique_key_per_account",
+            ),
+            models.CheckConstraint(condition=~Q(amount=0), name="credits_entry_amount_not_zero"),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["use", "deduction"], amount__lt=0, expires_at__isnull=False)
+                    | Q(kind__in=["refund", "bonus"], amount__gt=0, expires_at__isnull=False)
+                    | Q(kind="allowance")
+                ),
+                name="credits_entry_sign_and_expiry_match_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(refund_of__isnull=True) | Q(kind="refund"),
+                name="credits_entry_only_refunds_refer_to_a_use",
+            ),
+        ]
+        indexes = [
+            # balance(): a range scan over this account's unexpired entries, however
+            # much expired history lies before them.
+            models.Index(
+                fields=["account", "expires_at"],
+                include=["amount"],
+                name="credits_entry_live_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount:+d} {self.kind} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise LedgerError("Ledger entries cannot be updated; write a correcting entry.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise LedgerError("Ledger entries cannot be deleted; write a correcting entry.")

@@ -1,0 +1,19 @@
+"""Signal receivers: other apps tell credits what happened without importing it."""
+
+from django.conf import settings
+from django.db.models.signals import post_save
+
+from credits import services
+
+
+def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:
+        services.open_account(instance)
+
+
+def connect():
+    post_save.connect(
+        give_new_user_an_account,
+        sender=settings.AUTH_USER_MODEL,
+        dispatch_uid="credits.give_new_user_an_account",
+    )

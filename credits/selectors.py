@@ -1,0 +1,72 @@
+"""Reads of the credit ledger. Each is a fixed number of queries, whatever the history."""
+
+from django.db.models import Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from credits.models import Entry
+
+Kind = Entry.Kind
+
+
+def _live_total(entries, at):
+    now = timezone.now()
+    if at is None:
+        at = now
+    elif at < now:
+        entries = entries.filter(created_at__lte=at)
+    return entries.live(at).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def live_sum(account_id, *, at=None):
+    """The signed balance of one account at `at` (the spend path, by account id)."""
+    return _live_total(Entry.objects.filter(account_id=account_id), at)
+
+
+def balance(user, *, at=None):
+    """Allowance + unexpired bonuses − uses and deductions of the last 30 days + their refunds.
+
+    May be negative (after a downgrade or a deduction); `available` shows that as 0.
+    """
+    return _live_total(Entry.objects.filter(account__user_id=user.pk), at)
+
+
+def available(user, *, at=None):
+    """The credits the user can spend now: the balance, shown as 0 when it is below."""
+    return max(0, balance(user, at=at))
+
+
+def allowance(user, *, at=None):
+    """How many credits the account may have in use at once (plan, packs, staff changes)."""
+    at = at or timezone.now()
+    return (
+        Entry.objects.filter(account__user_id=user.pk, kind=Kind.ALLOWANCE, created_at__lte=at)
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+
+
+def returns_schedule(user, *, now=None):
+    """Upcoming returns of used credits, as [(day, count)] in date order.
+
+    A use and its refund share an expiry, so refunded uses net out and vanish.
+    """
+    now = now or timezone.now()
+    rows = (
+        Entry.objects.filter(
+            account__user_id=user.pk,
+            kind__in=[Kind.USE, Kind.REFUND, Kind.DEDUCTION],
+            expires_at__gt=now,
+        )
+        .annotate(day=TruncDate("expires_at"))
+        .values("day")
+        .annotate(total=Sum("amount"))
+        .order_by("day")
+    )
+    return [(row["day"], -row["total"]) for row in rows if row["total"] < 0]
+
+
+def recent_entries(user, *, limit=20):
+    return list(
+        Entry.objects.filter(account__user_id=user.pk).select_related("staff").order_by("-created_at", "-id")[:limit]
+    )

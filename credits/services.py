@@ -1,0 +1,248 @@
+"""Writes to the credit ledger. One function per operation, each in its own transaction.
+
+Every write that changes how much an account can spend first locks the account row
+(`SELECT … FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers),
+so a balance is never read by one request and spent by another.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from credits.models import CreditAccount, Entry
+from credits.selectors import live_sum
+
+Kind = Entry.Kind
+
+
+class OutOfCredits(Exception):
+    """The payer has nothing to spend. `next_return_at` is when a credit comes back (or None)."""
+
+    def __init__(self, next_return_at):
+        self.next_return_at = next_return_at
+        when = f"; the next credit comes back at {next_return_at:%Y-%m-%d %H:%M %Z}" if next_return_at else ""
+        super().__init__(f"Out of credits{when}.")
+
+
+class AlreadyRefunded(Exception):
+    """A use can be refunded once; this one already was."""
+
+
+def replenish_period():
+    return timedelta(days=settings.CREDIT_REPLENISH_DAYS)
+
+
+def open_account(user):
+    """Give a user their credit account with the Free allowance, exactly once."""
+    return _open_account(user.pk)
+
+
+def _open_account(user_id):
+    with transaction.atomic():
+        account, created = CreditAccount.objects.get_or_create(user_id=user_id)
+        if created:
+            Entry.objects.create(
+                account=account,
+                created_at=timezone.now(),
+                kind=Kind.ALLOWANCE,
+                amount=settings.FREE_ALLOWANCE,
+                key="free-allowance",
+                note="Free plan",
+            )
+    return account
+
+
+def _lock_account(user_id):
+    """The caller's transaction holds the account row until it ends."""
+    try:
+        return CreditAccount.objects.select_for_update().get(user_id=user_id)
+    except CreditAccount.DoesNotExist:
+        _open_account(user_id)
+        return CreditAccount.objects.select_for_update().get(user_id=user_id)
+
+
+def spend(user, *, key=None, note=""):
+    """Use one credit now; the same `key` spends once and returns the first entry.
+
+    Raises OutOfCredits, without writing a use, when the balance is below 1.
+    """
+    now = timezone.now()
+    # A payer known to be empty is refused without queueing for the row lock.
+    hint = CreditAccount.objects.filter(user_id=user.pk).values_list("pk", "empty_until").first()
+    if hint and hint[1] and hint[1] > now:
+        earlier = Entry.objects.filter(account_id=hint[0], key=key).first() if key else None
+        if earlier:
+            return earlier
+        raise OutOfCredits(hint[1])
+
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        if key:
+            earlier = Entry.objects.filter(account=account, key=key).first()
+            if earlier:
+                return earlier
+        balance = live_sum(account.pk, at=now)
+        if balance >= 1:
+            return Entry.objects.create(
+                account=account,
+                created_at=now,
+                kind=Kind.USE,
+                amount=-1,
+                expires_at=now + replenish_period(),
+                key=key,
+                note=note,
+            )
+        next_return_at = _next_return(account.pk, balance, now)
+        if next_return_at:
+            account.empty_until = next_return_at
+            account.save(update_fields=["empty_until"])
+    # Raised after the block so that the "empty until" hint is committed.
+    raise OutOfCredits(next_return_at)
+
+
+def _next_return(account_id, balance, now):
+    """The first moment after `now` when the balance reaches 1 again, if one is due."""
+    changes = (
+        Entry.objects.filter(account_id=account_id, expires_at__gt=now)
+        .values("expires_at")
+        .annotate(total=Sum("amount"))
+        .order_by("expires_at")
+    )
+    for change in changes.iterator():
+        balance -= change["total"]  # an expiring entry stops counting
+        if balance >= 1:
+            return change["expires_at"]
+    return None
+
+
+def _added_credits(account):
+    """Anything that adds credits ends a known-empty period."""
+    if account.empty_until is not None:
+        account.empty_until = None
+        account.save(update_fields=["empty_until"])
+
+
+def refund(entry, *, note=""):
+    """Give back the credit of a use at once; a use is refunded at most once.
+
+    The refund expires with the use, so the pair cancels while it lasts.
+    """
+    if entry.kind != Kind.USE:
+        raise ValueError("Only a use can be refunded.")
+    with transaction.atomic():
+        account = CreditAccount.objects.select_for_update().get(pk=entry.account_id)
+        if Entry.objects.filter(refund_of=entry).exists():
+            raise AlreadyRefunded(f"Use {entry.pk} was already refunded.")
+        refund_entry = Entry.objects.create(
+            account=account,
+            created_at=timezone.now(),
+            kind=Kind.REFUND,
+            amount=-entry.amount,
+            expires_at=entry.expires_at,
+            refund_of=entry,
+            key=f"refund:{entry.pk}",
+            note=note,
+        )
+        _added_credits(account)
+    return refund_entry
+
+
+def _require_reason(reason):
+    if not (reason or "").strip():
+        raise ValueError("A reason is required.")
+    return reason.strip()
+
+
+def _positive(amount):
+    if not isinstance(amount, int) or amount < 1:
+        raise ValueError("The number of credits must be a whole number of at least 1.")
+    return amount
+
+
+def grant(user, amount, *, expires_at=None, reason, staff=None):
+    """Add `amount` bonus credits that count until `expires_at` (default: 30 days)."""
+    amount, reason = _positive(amount), _require_reason(reason)
+    now = timezone.now()
+    expires_at = expires_at or now + replenish_period()
+    if expires_at <= now:
+        raise ValueError("The expiry must be in the future.")
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        entry = Entry.objects.create(
+            account=account,
+            created_at=now,
+            kind=Kind.BONUS,
+            amount=amount,
+            expires_at=expires_at,
+            note=reason,
+            staff=staff,
+        )
+        _added_credits(account)
+    return entry
+
+
+def deduct(user, amount, *, reason, staff=None):
+    """Take `amount` credits away, counted like uses: they come back in 30 days."""
+    amount, reason = _positive(amount), _require_reason(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        return Entry.objects.create(
+            account=account,
+            created_at=now,
+            kind=Kind.DEDUCTION,
+            amount=-amount,
+            expires_at=now + replenish_period(),
+            note=reason,
+            staff=staff,
+        )
+
+
+def set_allowance(user, amount, *, reason):
+    """Make the plan's allowance `amount` by writing the difference (nothing if none).
+
+    The plan's part is the allowance entries written without a staff user; permanent
+    staff changes (adjust_allowance) are kept on top of it.
+    """
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        current = (
+            Entry.objects.filter(account=account, kind=Kind.ALLOWANCE, staff__isnull=True)
+            .aggregate(total=Sum("amount"))["total"]
+            or 0
+        )
+        delta = amount - current
+        if delta == 0:
+            return None
+        entry = Entry.objects.create(
+            account=account, created_at=timezone.now(), kind=Kind.ALLOWANCE, amount=delta, note=reason
+        )
+        if delta > 0:
+            _added_credits(account)
+    return entry
+
+
+def adjust_allowance(user, delta, *, reason, staff):
+    """A permanent staff change of the allowance by `delta` (positive or negative)."""
+    reason = _require_reason(reason)
+    if staff is None:
+        raise ValueError("A permanent allowance change names the staff member who made it.")
+    if not isinstance(delta, int) or delta == 0:
+        raise ValueError("The change must be a whole number other than 0.")
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        entry = Entry.objects.create(
+            account=account,
+            created_at=timezone.now(),
+            kind=Kind.ALLOWANCE,
+            amount=delta,
+            note=reason,
+            staff=staff,
+        )
+        if delta > 0:
+            _added_credits(account)
+    return entry
