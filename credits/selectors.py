@@ -9,18 +9,16 @@ from credits.models import Entry
 Kind = Entry.Kind
 
 
-def _live_total(entries, at):
-    now = timezone.now()
-    if at is None:
-        at = now
-    elif at < now:
+def _live_total(entries, *, at=None, now=None):
+    """Sum of the entries that count at `at` (a past moment) or `now` (everything so far)."""
+    if at is not None:
         entries = entries.filter(created_at__lte=at)
-    return entries.live(at).aggregate(total=Sum("amount"))["total"] or 0
+    return entries.live(at or now or timezone.now()).aggregate(total=Sum("amount"))["total"] or 0
 
 
-def live_sum(account_id, *, at=None):
-    """The signed balance of one account at `at` (the spend path, by account id)."""
-    return _live_total(Entry.objects.filter(account_id=account_id), at)
+def live_sum(account_id, *, now):
+    """The signed balance of one account: every entry written so far, unexpired at `now`."""
+    return _live_total(Entry.objects.filter(account_id=account_id), now=now)
 
 
 def balance(user, *, at=None):
@@ -28,7 +26,7 @@ def balance(user, *, at=None):
 
     May be negative (after a downgrade or a deduction); `available` shows that as 0.
     """
-    return _live_total(Entry.objects.filter(account__user_id=user.pk), at)
+    return _live_total(Entry.objects.filter(account__user_id=user.pk), at=at)
 
 
 def available(user, *, at=None):

@@ -80,11 +80,12 @@ def spend(user, *, key=None, note=""):
 
     with transaction.atomic():
         account = _lock_account(user.pk)
+        now = timezone.now()  # after the lock: entries written while we waited count
         if key:
             earlier = Entry.objects.filter(account=account, key=key).first()
             if earlier:
                 return earlier
-        balance = live_sum(account.pk, at=now)
+        balance = live_sum(account.pk, now=now)
         if balance >= 1:
             return Entry.objects.create(
                 account=account,

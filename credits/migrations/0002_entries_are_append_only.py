@@ -26,12 +26,12 @@ DROP FUNCTION IF EXISTS credits_entry_append_only();
 
 def install_guard(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_UP)
+        schema_editor.execute(POSTGRES_UP, params=None)
 
 
 def remove_guard(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DOWN)
+        schema_editor.execute(POSTGRES_DOWN, params=None)
 
 
 class Migration(migrations.Migration):
