@@ -18,8 +18,8 @@ class CreditAccount(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account"
     )
     # "Known to have nothing to spend until this moment." Written when a spend is
-    # refused, cleared by anything that adds credits (grant, allowance up, refund), so a
-    # refused payer is refused again without waiting for the row lock.
+    # refused and cleared by every other ledger write (grant, deduction, allowance
+    # change, refund), so a refused payer is refused again without the row lock.
     empty_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self):

@@ -1,12 +1,19 @@
 """Reads of the credit ledger. Each is a fixed number of queries, whatever the history."""
 
-from django.db.models import Sum
+from django.db.models import Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from credits.models import Entry
+from credits.models import CreditAccount, Entry
 
 Kind = Entry.Kind
+
+
+def _entries_of(user):
+    """The user's entries, addressed by account id so PostgreSQL range-scans the live
+    index (a join on the user would make it filter the account's whole history)."""
+    account_id = CreditAccount.objects.filter(user_id=user.pk).values("pk")[:1]
+    return Entry.objects.filter(account_id=Subquery(account_id))
 
 
 def _live_total(entries, *, at=None, now=None):
@@ -26,7 +33,7 @@ def balance(user, *, at=None):
 
     May be negative (after a downgrade or a deduction); `available` shows that as 0.
     """
-    return _live_total(Entry.objects.filter(account__user_id=user.pk), at=at)
+    return _live_total(_entries_of(user), at=at)
 
 
 def available(user, *, at=None):
@@ -38,7 +45,7 @@ def allowance(user, *, at=None):
     """How many credits the account may have in use at once (plan, packs, staff changes)."""
     at = at or timezone.now()
     return (
-        Entry.objects.filter(account__user_id=user.pk, kind=Kind.ALLOWANCE, created_at__lte=at)
+        _entries_of(user).filter(kind=Kind.ALLOWANCE, created_at__lte=at)
         .aggregate(total=Sum("amount"))["total"]
         or 0
     )
@@ -51,8 +58,7 @@ def returns_schedule(user, *, now=None):
     """
     now = now or timezone.now()
     rows = (
-        Entry.objects.filter(
-            account__user_id=user.pk,
+        _entries_of(user).filter(
             kind__in=[Kind.USE, Kind.REFUND, Kind.DEDUCTION],
             expires_at__gt=now,
         )
@@ -66,5 +72,5 @@ def returns_schedule(user, *, now=None):
 
 def recent_entries(user, *, limit=20):
     return list(
-        Entry.objects.filter(account__user_id=user.pk).select_related("staff").order_by("-created_at", "-id")[:limit]
+        _entries_of(user).select_related("staff").order_by("-created_at", "-id")[:limit]
     )

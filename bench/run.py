@@ -1,0 +1,539 @@
+"""Benchmarks of the credit ledger on PostgreSQL: `make bench` (see bench/README.md).
+
+Creates (drops first) the database named in DATABASE_URL, migrates it, then measures:
+
+1. spend() on one hot account with 1, 16 and 64 threads: admitted/s, p50/p99, overspends;
+   plus an overspend check (200 credits, 64 threads spending until refused).
+2. Refusals: 64 threads calling spend() on an account that is out of credits.
+3. balance() latency with 0 versus 1,000,000 expired entries of history, and its plan.
+
+Prints a table and one PASS/FAIL line per target; exits 1 if any target fails.
+"""
+
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/pickaxe_bench"
+
+SPEND_SECONDS = 4.0  # per concurrency level
+REFUSE_SECONDS = 4.0
+SPEND_LEVELS = (1, 16, 64)
+HOT_ALLOWANCE = 1_000_000  # far more than any level can spend in SPEND_SECONDS
+EXACT_CREDITS = 200  # the overspend check's account
+EXPIRED_HISTORY = 1_000_000
+BALANCE_CALLS = 300
+BALANCE_WARMUP = 30
+
+MIN_SPENDS_PER_SECOND_AT_16 = 500
+SCALING_TOLERANCE = 0.05  # 64-thread throughput may be up to 5% under 16-thread (noise)
+MIN_REFUSAL_TO_ADMIT_RATIO = 2.0
+MAX_BALANCE_P50_RATIO = 2.0
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def database_settings(url):
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit(f"bench: DATABASE_URL must be a PostgreSQL URL, not {parts.scheme!r}.")
+    name = unquote(parts.path.lstrip("/"))
+    if not name:
+        sys.exit("bench: DATABASE_URL names no database.")
+    if "bench" not in name:
+        # The database is dropped and re-created: refuse anything that is not obviously
+        # a throw-away benchmark database.
+        sys.exit(f"bench: refusing to drop database {name!r}; its name must contain 'bench'.")
+    return name, {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username) if parts.username else "postgres",
+        "password": unquote(parts.password) if parts.password else None,
+    }
+
+
+def recreate_database(url):
+    import psycopg
+    from psycopg import sql
+
+    name, params = database_settings(url)
+    params = {k: v for k, v in params.items() if v is not None}
+    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    return name
+
+
+def setup_django():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    os.chdir(ROOT)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    # Measure what production runs: no per-query debug log in the connection (DEBUG is
+    # on by default in development settings). Only this process is affected.
+    settings.DEBUG = False
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+# --------------------------------------------------------------------------- helpers
+
+_user_counter = 0
+
+
+def new_user(label):
+    from accounts.models import User
+
+    global _user_counter
+    _user_counter += 1
+    # create_user hashes a password; an unusable one is enough here and is cheap.
+    user = User(email=f"bench-{label}-{_user_counter}@example.com")
+    user.set_unusable_password()
+    user.save()  # post_save opens the credit account with the Free allowance
+    return user
+
+
+def percentile(values, p):
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    # statistics.quantiles with n=100 gives the 1st..99th percentiles.
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def ms(seconds):
+    return seconds * 1000.0
+
+
+class Run:
+    """What a group of threads did: counts, latencies, elapsed time, unexpected errors."""
+
+    def __init__(self):
+        self.admitted = 0
+        self.refused = 0
+        self.latencies = []
+        self.errors = []
+        self.elapsed = 0.0
+        self.lock = threading.Lock()
+
+    @property
+    def calls(self):
+        return self.admitted + self.refused
+
+
+def run_threads(threads, call, *, seconds=None, stop_on_refusal=False):
+    """Run `call(thread_index, i)` in `threads` threads.
+
+    Either for `seconds` from a common start, or (stop_on_refusal) until each thread's
+    call raises OutOfCredits. Each call's latency is recorded.
+    """
+    from django.db import connection
+
+    from credits.services import OutOfCredits
+
+    run = Run()
+    state = {}
+    barrier = threading.Barrier(threads, action=lambda: state.setdefault("start", time.perf_counter()))
+    finished = [0.0] * threads
+
+    def worker(index):
+        admitted = refused = 0
+        latencies = []
+        try:
+            connection.ensure_connection()  # connect before the clock starts
+            barrier.wait(timeout=60)
+            deadline = state["start"] + seconds if seconds is not None else None
+            i = 0
+            while deadline is None or time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                try:
+                    call(index, i)
+                except OutOfCredits:
+                    latencies.append(time.perf_counter() - t0)
+                    refused += 1
+                    if stop_on_refusal:
+                        break
+                else:
+                    latencies.append(time.perf_counter() - t0)
+                    admitted += 1
+                i += 1
+        except Exception as exc:  # noqa: BLE001 - reported, and fails the run
+            with run.lock:
+                run.errors.append(f"thread {index}: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, threading.BrokenBarrierError):
+                barrier.abort()  # release the others if this one never reached the start
+        finally:
+            finished[index] = time.perf_counter()
+            with run.lock:
+                run.admitted += admitted
+                run.refused += refused
+                run.latencies.extend(latencies)
+            connection.close()
+
+    workers = [threading.Thread(target=worker, args=(n,), name=f"bench-{n}") for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    if "start" in state:
+        run.elapsed = max(finished) - state["start"]
+    return run
+
+
+def use_count(user):
+    from credits.models import Entry
+
+    return Entry.objects.filter(account__user_id=user.pk, kind=Entry.Kind.USE).count()
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+
+def bench_spend_levels(rows, results):
+    from credits import selectors, services
+
+    for threads in SPEND_LEVELS:
+        user = new_user(f"hot{threads}")
+        services.set_allowance(user, HOT_ALLOWANCE, reason="benchmark: hot account")
+        available_at_start = selectors.available(user)
+
+        def call(index, i, user=user, threads=threads):
+            services.spend(user, key=f"hot{threads}-{index}-{i}")
+
+        run = run_threads(threads, call, seconds=SPEND_SECONDS)
+        written = use_count(user)
+        overspends = max(0, written - available_at_start)
+        rate = run.admitted / run.elapsed if run.elapsed else 0.0
+        notes = f"uses written {written}, overspends {overspends}"
+        if run.refused:
+            notes += f", refused {run.refused} (allowance ran out!)"
+        if written != run.admitted:
+            notes += f", MISMATCH admitted {run.admitted}"
+        rows.append(
+            (
+                "spend, hot account",
+                threads,
+                run.elapsed,
+                run.admitted,
+                rate,
+                ms(percentile(run.latencies, 50)),
+                ms(percentile(run.latencies, 99)),
+                notes,
+            )
+        )
+        results[threads] = {
+            "rate": rate,
+            "overspends": overspends,
+            "errors": run.errors,
+            "refused": run.refused,
+            "mismatch": written != run.admitted,
+        }
+
+
+def bench_exact_credits(rows):
+    from credits import selectors, services
+
+    user = new_user("exact")
+    services.set_allowance(user, EXACT_CREDITS, reason="benchmark: exactly 200 credits")
+    start_available = selectors.available(user)
+
+    def call(index, i):
+        services.spend(user, key=f"exact-{index}-{i}")
+
+    run = run_threads(64, call, stop_on_refusal=True)
+    written = use_count(user)
+    end_balance = selectors.balance(user)
+    rows.append(
+        (
+            f"spend until refused ({start_available} credits)",
+            64,
+            run.elapsed,
+            run.admitted,
+            run.admitted / run.elapsed if run.elapsed else 0.0,
+            ms(percentile(run.latencies, 50)),
+            ms(percentile(run.latencies, 99)),
+            f"uses written {written} (want {EXACT_CREDITS}), refused {run.refused}, end balance {end_balance}",
+        )
+    )
+    return {
+        "start_available": start_available,
+        "written": written,
+        "admitted": run.admitted,
+        "end_balance": end_balance,
+        "errors": run.errors,
+        "all_refused": run.refused == 64,
+    }
+
+
+def bench_refusals(rows):
+    from credits import selectors, services
+    from credits.models import CreditAccount
+
+    # The same kind of hot account, spent to 0 through spend() itself (its uses come
+    # back in 30 days, so the first refusal records when the account is empty until).
+    user = new_user("empty")
+    services.set_allowance(user, EXACT_CREDITS, reason="benchmark: account to empty")
+    spent = 0
+    while True:
+        try:
+            services.spend(user, key=f"empty-setup-{spent}")
+        except services.OutOfCredits:
+            break
+        spent += 1
+    hint = CreditAccount.objects.get(user=user).empty_until
+    written_before = use_count(user)
+
+    def call(index, i):
+        services.spend(user, key=f"refuse-{index}-{i}")
+
+    run = run_threads(64, call, seconds=REFUSE_SECONDS)
+    written_after = use_count(user)
+    rate = run.refused / run.elapsed if run.elapsed else 0.0
+    rows.append(
+        (
+            "spend refused, empty account",
+            64,
+            run.elapsed,
+            run.refused,
+            rate,
+            ms(percentile(run.latencies, 50)),
+            ms(percentile(run.latencies, 99)),
+            f"spent {spent} to reach 0, balance {selectors.balance(user)}, "
+            f"admitted {run.admitted}, empty_until {'set' if hint else 'NOT set'}",
+        )
+    )
+    return {
+        "rate": rate,
+        # Spends let through on an empty account: by the callers' count and by the ledger's.
+        "admitted": max(run.admitted, written_after - written_before),
+        "errors": run.errors,
+    }
+
+
+def insert_expired_history(user):
+    from django.db import connection
+
+    from credits.models import CreditAccount
+
+    account_id = CreditAccount.objects.get(user=user).pk
+    t0 = time.perf_counter()
+    with connection.cursor() as cursor:
+        # Expired uses, one a minute, created 1000 to ~306 days ago, each expired 30 days
+        # after it was created: all of it lies in the past. kind 'use' needs a negative
+        # amount and an expiry (credits_entry_sign_and_expiry_match_kind); key is NULL,
+        # so the per-account unique key does not apply.
+        cursor.execute(
+            """
+            INSERT INTO credits_entry (account_id, created_at, amount, kind, expires_at, note, key)
+            SELECT %s,
+                   now() - interval '1000 days' + g * interval '1 minute',
+                   -1,
+                   'use',
+                   now() - interval '970 days' + g * interval '1 minute',
+                   '',
+                   NULL
+            FROM generate_series(1, %s) AS g
+            """,
+            [account_id, EXPIRED_HISTORY],
+        )
+        inserted = cursor.rowcount
+        cursor.execute("ANALYZE credits_entry")
+    return inserted, time.perf_counter() - t0
+
+
+def time_balance(user):
+    from credits import selectors
+
+    for _ in range(BALANCE_WARMUP):
+        selectors.balance(user)
+    latencies = []
+    for _ in range(BALANCE_CALLS):
+        t0 = time.perf_counter()
+        selectors.balance(user)
+        latencies.append(time.perf_counter() - t0)
+    return latencies
+
+
+def balance_plan(user):
+    """EXPLAIN (ANALYZE) of exactly the SQL selectors.balance() sends."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from credits import selectors
+
+    with CaptureQueriesContext(connection) as captured:
+        selectors.balance(user)
+    sql = captured.captured_queries[-1]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    return sql, plan
+
+
+def bench_balance(rows):
+    from credits import selectors, services
+    from credits.models import Entry
+
+    accounts = {}
+    for label in ("no history", "1M expired"):
+        user = new_user("balance")
+        for i in range(20):  # 25 allowance + 20 live uses: balance 5
+            services.spend(user, key=f"balance-{i}")
+        accounts[label] = user
+    inserted, insert_seconds = insert_expired_history(accounts["1M expired"])
+
+    timings = {}
+    for label, user in accounts.items():
+        latencies = time_balance(user)
+        entries = Entry.objects.filter(account__user_id=user.pk).count()
+        timings[label] = percentile(latencies, 50)
+        rows.append(
+            (
+                f"balance(), {label}",
+                1,
+                sum(latencies),
+                len(latencies),
+                len(latencies) / sum(latencies),
+                ms(percentile(latencies, 50)),
+                ms(percentile(latencies, 99)),
+                f"{entries} entries, balance {selectors.balance(user)}",
+            )
+        )
+    sql, plan = balance_plan(accounts["1M expired"])
+    return {
+        "p50_small": timings["no history"],
+        "p50_big": timings["1M expired"],
+        "inserted": inserted,
+        "insert_seconds": insert_seconds,
+        "sql": sql,
+        "plan": plan,
+        "balances_equal": selectors.balance(accounts["no history"]) == selectors.balance(accounts["1M expired"]),
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def print_table(rows):
+    headers = ("benchmark", "threads", "secs", "ops", "ops/s", "p50 ms", "p99 ms", "notes")
+    cells = [
+        (name, str(threads), f"{secs:.2f}", str(ops), f"{rate:,.0f}", f"{p50:.2f}", f"{p99:.2f}", notes)
+        for name, threads, secs, ops, rate, p50, p99, notes in rows
+    ]
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    right = {1, 2, 3, 4, 5, 6}
+
+    def line(values):
+        return "  ".join(
+            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)
+        ).rstrip()
+
+    print(line(headers))
+    print("  ".join("-" * w for w in widths))
+    for c in cells:
+        print(line(c))
+
+
+def main():
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    os.environ["DATABASE_URL"] = url
+    began = time.perf_counter()
+    name = recreate_database(url)
+    setup_django()
+
+    from django.db import connection
+
+    print(f"Benchmark database {name!r} created and migrated ({connection.vendor}, "
+          f"PostgreSQL {connection.pg_version // 10000}); {os.cpu_count()} CPU cores.")
+    print(f"spend levels run {SPEND_SECONDS:g} s each; refusals {REFUSE_SECONDS:g} s; "
+          f"balance {BALANCE_CALLS} calls after {BALANCE_WARMUP} warm-up calls.\n", flush=True)
+
+    rows = []
+    levels = {}
+    bench_spend_levels(rows, levels)
+    exact = bench_exact_credits(rows)
+    refusals = bench_refusals(rows)
+    bal = bench_balance(rows)
+
+    print_table(rows)
+    print()
+    print(f"Inserted {bal['inserted']:,} expired entries (+ ANALYZE) in {bal['insert_seconds']:.1f} s.")
+    print("balance() SQL for the account with 1M expired entries:")
+    print("  " + bal["sql"])
+    print("EXPLAIN (ANALYZE, BUFFERS):")
+    for plan_line in bal["plan"].splitlines():
+        print("  " + plan_line)
+    index_used = "credits_entry_live_idx" in bal["plan"]
+    print(f"Index credits_entry_live_idx used: {'yes' if index_used else 'NO'}")
+    print()
+
+    verdicts = []
+
+    def target(ok, text):
+        verdicts.append(ok)
+        print(f"{'PASS' if ok else 'FAIL'}  {text}")
+
+    errors = [e for lv in levels.values() for e in lv["errors"]] + exact["errors"] + refusals["errors"]
+    for e in errors[:10]:
+        print(f"ERROR {e}")
+
+    r1, r16, r64 = (levels[n]["rate"] for n in SPEND_LEVELS)
+    target(
+        r16 >= MIN_SPENDS_PER_SECOND_AT_16,
+        f"admitted spends/s at 16 threads >= {MIN_SPENDS_PER_SECOND_AT_16}: {r16:,.0f}/s",
+    )
+    floor = r16 * (1 - SCALING_TOLERANCE)
+    target(
+        r64 >= floor,
+        f"throughput at 64 threads >= at 16 threads (with {SCALING_TOLERANCE:.0%} noise tolerance, "
+        f"i.e. >= {floor:,.0f}/s): {r64:,.0f}/s vs {r16:,.0f}/s ({r64 / r16 - 1:+.1%}; 1 thread {r1:,.0f}/s)",
+    )
+    overspends = sum(lv["overspends"] for lv in levels.values())
+    clean = not any(lv["mismatch"] or lv["refused"] or lv["errors"] for lv in levels.values())
+    target(
+        overspends == 0 and clean,
+        f"no overspends on the hot account at 1/16/64 threads: {overspends} overspends"
+        + ("" if clean else " (and errors, refusals or a count mismatch: see above)"),
+    )
+    target(
+        exact["written"] == EXACT_CREDITS
+        and exact["admitted"] == EXACT_CREDITS
+        and exact["end_balance"] == 0
+        and exact["all_refused"]
+        and not exact["errors"],
+        f"{EXACT_CREDITS} credits, 64 threads spending until refused: {exact['written']} use entries "
+        f"(want exactly {EXACT_CREDITS}), end balance {exact['end_balance']}",
+    )
+    ratio = refusals["rate"] / r64 if r64 else float("inf")
+    target(
+        ratio >= MIN_REFUSAL_TO_ADMIT_RATIO and refusals["admitted"] == 0 and not refusals["errors"],
+        f"refusals/s at 64 threads >= {MIN_REFUSAL_TO_ADMIT_RATIO:g}x admitted/s at 64 threads: "
+        f"{refusals['rate']:,.0f}/s vs {r64:,.0f}/s ({ratio:.1f}x)"
+        + (f"; {refusals['admitted']} spends admitted on an empty account!" if refusals["admitted"] else ""),
+    )
+    p50_ratio = bal["p50_big"] / bal["p50_small"]
+    target(
+        1 / MAX_BALANCE_P50_RATIO <= p50_ratio <= MAX_BALANCE_P50_RATIO and bal["balances_equal"],
+        f"balance() p50 with 1M expired entries within {MAX_BALANCE_P50_RATIO:g}x of no history: "
+        f"{ms(bal['p50_big']):.2f} ms vs {ms(bal['p50_small']):.2f} ms ({p50_ratio:.2f}x)",
+    )
+
+    failed = verdicts.count(False)
+    print(f"\n{len(verdicts) - failed}/{len(verdicts)} targets met in {time.perf_counter() - began:.0f} s.")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Property test: random histories against an independent model of DESIGN.md section 2.
+
+The model is a plain list of (amount, created, expires) written from the rules, not
+from the code: balance(t) = the sum of entries created by t that have not expired at t.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from credits import selectors, services
+from tests.factories import UserFactory
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+DAYS_30 = timedelta(days=30)
+
+spends = st.tuples(st.just("spend"), st.one_of(st.none(), st.integers(0, 4)))
+bursts = st.tuples(st.just("burst"), st.integers(1, 30))  # many unkeyed spends in a row
+refunds = st.tuples(st.just("refund"), st.integers(0, 50))
+grants = st.tuples(st.just("grant"), st.integers(1, 15), st.integers(1, 40))
+deductions = st.tuples(st.just("deduct"), st.integers(1, 10))
+# Small allowances and many spends bring histories to 0 and below, where the rules bite.
+allowances = st.tuples(st.just("allowance"), st.one_of(st.integers(0, 6), st.integers(0, 40)))
+jumps = st.tuples(
+    st.just("jump"),
+    st.one_of(
+        st.sampled_from([1, 3600, 86400, 30 * 86400 - 1, 30 * 86400]),
+        st.integers(0, 35 * 86400),
+    ),
+)
+operations = st.lists(
+    st.one_of(allowances, bursts, spends, spends, refunds, grants, deductions, jumps),
+    min_size=3,
+    max_size=60,
+)
+
+
+@dataclass
+class Model:
+    now: datetime
+    plan: int = 25
+    entries: list = field(default_factory=list)  # [amount, created, expires]
+    uses: list = field(default_factory=list)  # [expires, refunded]
+    keys: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.entries.append((25, self.now, None))
+
+    def balance(self, at=None):
+        at = at or self.now
+        return sum(a for a, created, expires in self.entries if created <= at and (expires is None or expires > at))
+
+    def next_return(self):
+        for moment in sorted({e for _, _, e in self.entries if e and e > self.now}):
+            if self.balance(moment) >= 1:
+                return moment
+        return None
+
+
+@pytest.mark.django_db
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=operations)
+def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(history):
+    with time_machine.travel(START, tick=False) as clock:
+        user = UserFactory()
+        model = Model(now=START)
+        real_uses = []
+        steps = []
+        for op in history:
+            steps.extend([("spend", None)] * op[1] if op[0] == "burst" else [op])
+        for op in steps:
+            kind = op[0]
+            if kind == "spend":
+                key = None if op[1] is None else f"k{op[1]}"
+                if key in model.keys:
+                    assert services.spend(user, key=key).pk == model.keys[key]
+                elif model.balance() >= 1:
+                    entry = services.spend(user, key=key)
+                    model.entries.append((-1, model.now, model.now + DAYS_30))
+                    model.uses.append([model.now + DAYS_30, False])
+                    real_uses.append(entry)
+                    if key:
+                        model.keys[key] = entry.pk
+                else:
+                    with pytest.raises(services.OutOfCredits) as refused:
+                        services.spend(user, key=key)
+                    assert refused.value.next_return_at == model.next_return()
+            elif kind == "refund" and model.uses:
+                index = op[1] % len(model.uses)
+                if model.uses[index][1]:
+                    with pytest.raises(services.AlreadyRefunded):
+                        services.refund(real_uses[index])
+                else:
+                    services.refund(real_uses[index])
+                    model.uses[index][1] = True
+                    model.entries.append((1, model.now, model.uses[index][0]))
+            elif kind == "grant":
+                services.grant(user, op[1], expires_at=model.now + timedelta(days=op[2]), reason="property")
+                model.entries.append((op[1], model.now, model.now + timedelta(days=op[2])))
+            elif kind == "deduct":
+                services.deduct(user, op[1], reason="property")
+                model.entries.append((-op[1], model.now, model.now + DAYS_30))
+            elif kind == "allowance":
+                services.set_allowance(user, op[1], reason="property")
+                if op[1] != model.plan:
+                    model.entries.append((op[1] - model.plan, model.now, None))
+                    model.plan = op[1]
+            elif kind == "jump":
+                clock.shift(timedelta(seconds=op[1]))
+                model.now += timedelta(seconds=op[1])
+
+            assert selectors.balance(user) == model.balance()
+            assert selectors.available(user) == max(0, model.balance())
+        assert selectors.allowance(user) == model.plan
