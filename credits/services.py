@@ -1,8 +1,9 @@
 """Writes to the credit ledger. One function per operation, each in its own transaction.
 
-Every write that changes how much an account can spend first locks the account row
-(`SELECT … FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE transactions serialise writers),
-so a balance is never read by one request and spent by another.
+Every write first locks the account row (`SELECT … FOR UPDATE` on PostgreSQL, where
+the spend's admission runs inside the credits_spend() function; SQLite's IMMEDIATE
+transactions serialise writers), so a balance is never read by one request and spent
+by another.
 """
 
 from datetime import timedelta
@@ -71,7 +72,7 @@ def spend(user, *, key=None, note=""):
     """
     account_id, empty_until, earlier_id = _read_without_lock(user.pk, key)
     if earlier_id:
-        return Entry.objects.get(pk=earlier_id)
+        return _earlier_use(earlier_id)
     # A payer known to be empty is refused here, not in the queue for the row lock.
     if empty_until and empty_until > timezone.now():
         raise OutOfCredits(empty_until)
@@ -116,9 +117,9 @@ def _admit(account_id, *, key, note):
         account = CreditAccount.objects.select_for_update().get(pk=account_id)
         now = timezone.now()  # after the lock: entries written while we waited count
         if key:
-            earlier = Entry.objects.filter(account_id=account_id, key=key).first()
+            earlier = Entry.objects.filter(account_id=account_id, key=key).values_list("pk", flat=True).first()
             if earlier:
-                return earlier, None
+                return _earlier_use(earlier), None
         balance = live_sum(account_id, now=now)
         if balance >= 1:
             return _new_use(account_id, now=now, key=key, note=note, save=True), None
@@ -140,8 +141,16 @@ def _admit_on_postgresql(account_id, *, key, note):
     if outcome == "spent":
         return _new_use(account_id, now=now, key=key, note=note, pk=entry_id), None
     if outcome == "earlier":
-        return Entry.objects.get(pk=entry_id), None
+        return _earlier_use(entry_id), None
     return None, next_return_at
+
+
+def _earlier_use(entry_id):
+    """The entry a retried key was first spent on; a key of another kind of entry is a bug."""
+    entry = Entry.objects.get(pk=entry_id)
+    if entry.kind != Kind.USE:
+        raise ValueError(f"The key {entry.key!r} belongs to a {entry.kind} entry, not a use.")
+    return entry
 
 
 def _new_use(account_id, *, now, key, note, save=False, pk=None):

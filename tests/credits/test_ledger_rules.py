@@ -236,3 +236,9 @@ def test_returns_schedule_groups_upcoming_returns_by_day(person, clock):
     ]
     clock.move_to(START + DAYS_30)
     assert selectors.returns_schedule(person) == [((START + DAYS_30 + timedelta(days=2)).date(), 1)]
+
+
+def test_idempotency_a_spend_key_cannot_reuse_the_key_of_another_kind_of_entry(person):
+    with pytest.raises(ValueError):
+        services.spend(person, key="free-allowance")
+    assert selectors.balance(person) == 25
