@@ -19,7 +19,7 @@ install: $(STAMP)
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_data
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port 8000 --reload --reload-dir config --reload-dir accounts --reload-dir credits --reload-dir billing --reload-dir pickaxes --reload-dir embeds --reload-dir templates
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

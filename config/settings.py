@@ -73,7 +73,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "credits.context_processors.credit_balance",
+                "pickaxes.context_processors.credit_balance",
             ],
         },
     },
@@ -163,6 +163,28 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else 
 # Credits: each used credit returns this many days after it was used.
 CREDIT_REPLENISH_DAYS = env.int("CREDIT_REPLENISH_DAYS", default=30)
 FREE_ALLOWANCE = 25
+
+# The language model. With no OPENAI_API_KEY the offline demo model answers (labelled
+# "demo"), so every flow works on a fresh machine; production refuses that unless told.
+OPENAI_API_KEY = env("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="") or None  # any OpenAI-compatible server
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
+# Models a creator may choose for a pickaxe; the first is the default.
+PICKAXE_MODELS = env.list("PICKAXE_MODELS", default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"])
+ALLOW_DEMO_MODEL = env.bool("ALLOW_DEMO_MODEL", default=DEBUG)
+if not OPENAI_API_KEY and not ALLOW_DEMO_MODEL:
+    raise ImproperlyConfigured(
+        "OPENAI_API_KEY is not set. Set it, or set ALLOW_DEMO_MODEL=true to run on the offline demo model."
+    )
+# Stripe. Without a secret key the site runs and the plans page says payments are off.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_PRICE_GOLD = env("STRIPE_PRICE_GOLD", default="")
+STRIPE_PRICE_PACK_100 = env("STRIPE_PRICE_PACK_100", default="")
+STRIPE_PRICE_PACK_250 = env("STRIPE_PRICE_PACK_250", default="")
+
+# A run still "running" this long after it started is closed as failed and refunded.
+RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=600)
 
 LOGGING = {
     "version": 1,

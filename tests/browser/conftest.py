@@ -21,8 +21,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Module scope: Playwright's event loop is gone again before other tests run
+    # (they use asyncio.run, which refuses to start inside a running loop).
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

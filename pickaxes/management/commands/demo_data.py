@@ -1,21 +1,75 @@
-"""Creates the demo creator account that `make run` prints how to sign in with."""
+"""Creates the demo creator and three public pickaxes; prints how to sign in (idempotent)."""
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from pickaxes.models import InputField, Pickaxe
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-pickaxe-2026"
 
+Kind = InputField.Kind
+PICKAXES = [
+    {
+        "slug": "cold-email-writer",
+        "name": "Cold email writer",
+        "description": "A short, friendly first email to a prospect, in the tone you pick.",
+        "system_instructions": "You write concise, warm sales emails. No clichés, no pressure. Under 150 words.",
+        "prompt_template": "Write a first email to {{recipient}} about {{offer}}. Tone: {{tone}}.",
+        "fields": [
+            {"label": "Who is it for?", "key": "recipient", "kind": Kind.SHORT_TEXT, "max_length": 120,
+             "help_text": "A role and a company, e.g. the head of IT at a law firm"},
+            {"label": "What are you offering?", "key": "offer", "kind": Kind.LONG_TEXT, "max_length": 1000},
+            {"label": "Tone", "key": "tone", "kind": Kind.CHOICE, "choices": "Friendly\nFormal\nPlayful"},
+        ],
+    },
+    {
+        "slug": "explain-like-im-new",
+        "name": "Explain it simply",
+        "description": "Any topic explained in plain words, at the depth you choose.",
+        "system_instructions": "You explain things clearly with everyday examples. Use Markdown headings and lists.",
+        "prompt_template": "Explain {{topic}} to someone new to it, in about {{words}} words.",
+        "fields": [
+            {"label": "Topic", "key": "topic", "kind": Kind.SHORT_TEXT, "max_length": 200},
+            {"label": "Length in words", "key": "words", "kind": Kind.NUMBER, "help_text": "50 to 600"},
+        ],
+    },
+    {
+        "slug": "meeting-notes-to-actions",
+        "name": "Meeting notes to action items",
+        "description": "Paste rough notes; get a clean list of who does what by when.",
+        "system_instructions": "You turn messy notes into a Markdown checklist: owner, task, due date if known.",
+        "prompt_template": "Turn these meeting notes into action items:\n\n{{notes}}",
+        "fields": [
+            {"label": "Meeting notes", "key": "notes", "kind": Kind.LONG_TEXT, "max_length": 6000},
+        ],
+    },
+]
+
 
 class Command(BaseCommand):
-    help = "Create the demo creator account (idempotent)."
+    help = "Create the demo creator account and its three public pickaxes (idempotent)."
 
+    @transaction.atomic
     def handle(self, *args, **options):
         User = get_user_model()
-        user, created = User.objects.get_or_create(email=DEMO_EMAIL, defaults={"name": "Demo Creator"})
+        creator, created = User.objects.get_or_create(email=DEMO_EMAIL, defaults={"name": "Demo Creator"})
         if created:
-            user.set_password(DEMO_PASSWORD)
-            user.save(update_fields=["password"])
+            creator.set_password(DEMO_PASSWORD)
+            creator.save(update_fields=["password"])
+        for spec in PICKAXES:
+            spec = dict(spec)
+            fields = spec.pop("fields")
+            pickaxe, made = Pickaxe.objects.get_or_create(
+                slug=spec.pop("slug"),
+                defaults={**spec, "owner": creator, "visibility": Pickaxe.Visibility.PUBLIC,
+                          "model": settings.PICKAXE_MODELS[0]},
+            )
+            if made:
+                for position, field in enumerate(fields):
+                    InputField.objects.create(pickaxe=pickaxe, position=position, **field)
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo data ready. Open http://127.0.0.1:8000/ and log in as "

@@ -1,7 +1,0 @@
-from django.urls import path
-
-from credits import views
-
-urlpatterns = [
-    path("account/", views.account, name="account"),
-]

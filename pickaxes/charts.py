@@ -1,0 +1,23 @@
+"""A server-rendered bar chart of runs per day (SVG coordinates computed here, drawn by
+the template), so the usage page needs no chart library and no JavaScript."""
+
+WIDTH, HEIGHT, GAP = 600, 160, 2
+
+
+def usage_chart(days):
+    """`days` is [(day, site, test, embed)]: stacked bars, one per day."""
+    peak = max((sum(counts) for _, *counts in days), default=0) or 1
+    slot = WIDTH / max(len(days), 1)
+    bars = []
+    for index, (day, site, test, embed) in enumerate(days):
+        x = round(index * slot + GAP / 2, 1)
+        width = round(slot - GAP, 1)
+        y = HEIGHT
+        segments = []
+        for kind, count in (("site", site), ("test", test), ("embed", embed)):
+            height = round(count / peak * (HEIGHT - 20), 1)
+            y -= height
+            if count:
+                segments.append({"kind": kind, "y": round(y, 1), "height": height})
+        bars.append({"x": x, "width": width, "segments": segments, "day": day, "total": site + test + embed})
+    return {"width": WIDTH, "height": HEIGHT, "bars": bars, "peak": peak if peak > 1 or any(b["total"] for b in bars) else 0}

@@ -1,0 +1,116 @@
+from django import forms
+from django.conf import settings
+from django.utils.text import slugify
+
+from pickaxes.models import InputField, Pickaxe
+from pickaxes.services import template_problems
+
+
+class PickaxeForm(forms.ModelForm):
+    model = forms.ChoiceField(choices=())
+    slug = forms.SlugField(
+        required=False, max_length=90, help_text="The address: /p/<slug>/. Leave empty to make one from the name."
+    )
+
+    class Meta:
+        model = Pickaxe
+        fields = [
+            "name", "slug", "description", "visibility", "system_instructions", "prompt_template",
+            "model", "temperature", "max_output_tokens",
+        ]
+        widgets = {
+            "system_instructions": forms.Textarea(attrs={"rows": 4}),
+            "prompt_template": forms.Textarea(attrs={"rows": 6}),
+            "description": forms.TextInput(),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        models = list(settings.PICKAXE_MODELS)
+        if self.instance.pk and self.instance.model not in models:
+            models.append(self.instance.model)  # keep a model that left the allow-list
+        self.fields["model"].choices = [(name, name) for name in models]
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))[:80]
+        if not slug:
+            raise forms.ValidationError("Give the pickaxe a name or an address.")
+        taken = Pickaxe.objects.filter(slug=slug).exclude(pk=self.instance.pk)
+        if taken.exists():
+            raise forms.ValidationError(f"The address /p/{slug}/ is taken; choose another.")
+        return slug
+
+
+class InputFieldForm(forms.ModelForm):
+    class Meta:
+        model = InputField
+        fields = ["label", "key", "kind", "required", "max_length", "choices", "help_text", "position"]
+        widgets = {
+            "choices": forms.Textarea(attrs={"rows": 3}),
+            "position": forms.HiddenInput(attrs={"data-position": ""}),
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == InputField.Kind.CHOICE:
+            options = [line.strip() for line in (cleaned.get("choices") or "").splitlines() if line.strip()]
+            if len(options) < 2:
+                self.add_error("choices", "A choice needs at least two options, one per line.")
+        return cleaned
+
+
+class BaseFieldsFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        self.keys = [
+            form.cleaned_data["key"]
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+
+
+FieldsFormSet = forms.inlineformset_factory(
+    Pickaxe, InputField, form=InputFieldForm, formset=BaseFieldsFormSet, extra=0, can_delete=True,
+    max_num=20, validate_max=True,
+)
+
+
+class PickaxeEditor:
+    """The pickaxe form and its fields formset, validated together (template ↔ keys)."""
+
+    def __init__(self, data=None, *, instance=None):
+        instance = instance or Pickaxe()
+        self.form = PickaxeForm(data, instance=instance)
+        self.fields = FieldsFormSet(data, instance=instance, prefix="fields")
+        self.problems = []
+
+    def is_valid(self):
+        valid = self.form.is_valid() & self.fields.is_valid()
+        if valid:
+            self.problems = template_problems(self.form.cleaned_data["prompt_template"], self.fields.keys)
+        return valid and not self.problems
+
+
+def run_form_class(pickaxe):
+    """A form class for running `pickaxe`: one form field per input field, in order."""
+    form_fields = {}
+    for field in pickaxe.fields.all():
+        options = {"label": field.label, "required": field.required, "help_text": field.help_text}
+        if field.kind == InputField.Kind.NUMBER:
+            form_fields[field.key] = forms.DecimalField(**options)
+        elif field.kind == InputField.Kind.CHOICE:
+            choices = [(choice, choice) for choice in field.choice_list()]
+            if not field.required:
+                choices = [("", "—")] + choices
+            form_fields[field.key] = forms.ChoiceField(choices=choices, **options)
+        else:
+            widget = forms.Textarea(attrs={"rows": 5}) if field.kind == InputField.Kind.LONG_TEXT else None
+            form_fields[field.key] = forms.CharField(
+                max_length=field.max_length, widget=widget, strip=True, **options
+            )
+    form_fields["submission_key"] = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput, error_messages={"invalid": "Reload the page and try again."}
+    )
+    return type("RunForm", (forms.Form,), form_fields)

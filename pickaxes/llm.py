@@ -1,0 +1,203 @@
+"""Talks to the language model.
+
+`start_completion(...)` returns a `Completion`: iterate it with `async for` to receive the
+answer's text as the model writes it. With an API key (the platform's, or one passed per
+call) it streams from any OpenAI-compatible server through the official SDK; with no key
+at all the offline demo model answers instead, labelled "demo". Every failure reaches the
+caller as `ModelError` with a short message fit for the person who pressed Submit.
+"""
+
+import asyncio
+import functools
+import logging
+import re
+
+import httpx2
+import openai
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+DEMO_LABEL = "demo"
+
+
+class ModelError(Exception):
+    """A failure talking to the model; `message` is short and safe to show to users."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def is_demo() -> bool:
+    """True when the platform has no model key, so runs without their own key use the demo."""
+    return not settings.OPENAI_API_KEY
+
+
+def start_completion(*, model, system, prompt, temperature, max_tokens, api_key=None):
+    """Prepare one streamed answer; the request is sent when iteration begins."""
+    return Completion(
+        model=model,
+        system=system,
+        prompt=prompt,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        api_key=api_key,
+    )
+
+
+class Completion:
+    """One answer, as an async iterator of text pieces.
+
+    Iterate it once. Use `async with completion:` (or call `aclose()`) when iteration may
+    stop early, so the HTTP stream is closed at once rather than when garbage-collected.
+    `prompt_tokens`, `completion_tokens` and `model_label` are final when iteration ends.
+    """
+
+    def __init__(self, *, model, system, prompt, temperature, max_tokens, api_key=None):
+        key = api_key or settings.OPENAI_API_KEY
+        self.is_demo = not key
+        self.model_label = DEMO_LABEL if self.is_demo else model
+        self.prompt_tokens = None
+        self.completion_tokens = None
+        if self.is_demo:
+            self._pieces = self._from_demo_model(
+                system=system,
+                prompt=prompt,
+                max_tokens=max_tokens,
+                delay=getattr(settings, "DEMO_MODEL_DELAY_SECONDS", 0.02),
+            )
+        else:
+            self._pieces = self._from_model(
+                api_key=key,
+                base_url=settings.OPENAI_BASE_URL,
+                timeout=settings.OPENAI_TIMEOUT_SECONDS,
+                model=model,
+                messages=[
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": prompt},
+                ],
+                temperature=temperature,
+                max_tokens=max_tokens,
+            )
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> str:
+        return await self._pieces.__anext__()
+
+    async def aclose(self) -> None:
+        await self._pieces.aclose()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.aclose()
+
+    async def _from_model(
+        self, *, api_key, base_url, timeout, model, messages, temperature, max_tokens
+    ):
+        client = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            # A shared TLS context: building one per client costs ~20 ms of CPU per run.
+            http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context(), timeout=timeout),
+        )
+        answering = False
+        try:
+            async with client:
+                stream = await client.chat.completions.create(
+                    model=model,
+                    messages=messages,
+                    temperature=openai.omit if temperature is None else temperature,
+                    max_tokens=openai.omit if max_tokens is None else max_tokens,
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
+                answering = True
+                async with stream:
+                    async for chunk in stream:
+                        if chunk.model:
+                            self.model_label = chunk.model
+                        if chunk.usage is not None:
+                            self.prompt_tokens = chunk.usage.prompt_tokens
+                            self.completion_tokens = chunk.usage.completion_tokens
+                        for choice in chunk.choices:
+                            if choice.index == 0 and choice.delta and choice.delta.content:
+                                yield choice.delta.content
+        except openai.OpenAIError as err:
+            log.warning("Model call failed (%s): %s", type(err).__name__, err)
+            raise ModelError(_message_for(err, answering=answering)) from err
+        except (httpx2.HTTPError, ValueError) as err:
+            # The SDK wraps transport errors itself; these are the leftovers: an
+            # unexpected transport failure, or a chunk that is not valid JSON.
+            log.warning("Model stream unreadable (%s): %s", type(err).__name__, err)
+            raise ModelError("The model service sent an answer that could not be read.") from err
+
+    async def _from_demo_model(self, *, system, prompt, max_tokens, delay):
+        self.prompt_tokens = len(system.split()) + len(prompt.split())
+        self.completion_tokens = 0
+        words = re.findall(r"\S+\s*", _demo_answer(prompt))
+        if max_tokens:
+            words = words[:max_tokens]
+        for word in words:
+            await asyncio.sleep(delay)
+            self.completion_tokens += 1
+            yield word
+
+
+def _demo_answer(prompt: str) -> str:
+    """The demo model's whole answer: fixed for a given prompt, visibly not a real model's."""
+    words = prompt.split()
+    summary = " ".join(words[:12]) + (" …" if len(words) > 12 else "")
+    noticed = _notable_words(prompt)
+    lines = [
+        "## Demo answer",
+        "",
+        f'The offline demo model read your prompt, "{summary or "(empty)"}", and wrote '
+        "this placeholder instead of a real answer.",
+        "",
+        f"- Your prompt has {len(words)} word{'' if len(words) == 1 else 's'}.",
+    ]
+    if noticed:
+        lines.append("- Words that stand out: " + ", ".join(f"**{w}**" for w in noticed) + ".")
+    lines.append("- A real model answers once the site has an OpenAI API key.")
+    return "\n".join(lines) + "\n"
+
+
+def _notable_words(prompt: str, count: int = 3) -> list[str]:
+    """The longest distinct words of the prompt, earliest first among equals."""
+    seen = {}
+    for position, word in enumerate(re.findall(r"\w{4,}", prompt.lower())):
+        seen.setdefault(word, position)
+    return sorted(seen, key=lambda word: (-len(word), seen[word]))[:count]
+
+
+def _message_for(err: openai.OpenAIError, *, answering: bool) -> str:
+    if isinstance(err, openai.APITimeoutError):
+        return "The model took too long to answer."
+    if isinstance(err, openai.APIConnectionError):
+        if answering:
+            return "The connection to the model was lost."
+        return "The model service could not be reached."
+    if isinstance(err, openai.AuthenticationError):
+        return "The API key was refused by the model service."
+    if isinstance(err, openai.RateLimitError):
+        if err.code == "insufficient_quota":
+            return "The API key has no quota left at the model service."
+        return "The model service is busy (HTTP 429). Try again in a moment."
+    if isinstance(err, openai.APIStatusError):
+        return f"The model service answered with an error (HTTP {err.status_code})."
+    if isinstance(err, openai.APIError):
+        return "The model service reported an error while answering."
+    return "The model could not be used."
+
+
+@functools.cache
+def _tls_context():
+    # Honours SSL_CERT_FILE / SSL_CERT_DIR like the SDK's own default client does.
+    return httpx2.create_ssl_context()

@@ -1,0 +1,155 @@
+"""Pickaxes (AI tools: a hidden prompt template behind an input form) and their runs."""
+
+import re
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*\}\}")
+
+
+class Pickaxe(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public: listed on the home page"
+        UNLISTED = "unlisted", "Unlisted: anyone with the link"
+        PRIVATE = "private", "Private: only you"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pickaxes")
+    name = models.CharField(max_length=80)
+    slug = models.SlugField(max_length=90, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    system_instructions = models.TextField(
+        blank=True, max_length=8000, help_text="Hidden from users: how the model should behave."
+    )
+    prompt_template = models.TextField(
+        max_length=8000, help_text="Hidden from users. Put inputs in with {{field_key}}."
+    )
+    model = models.CharField(max_length=60)
+    temperature = models.DecimalField(
+        max_digits=3,
+        decimal_places=2,
+        default=0.7,
+        validators=[MinValueValidator(0), MaxValueValidator(2)],
+    )
+    max_output_tokens = models.PositiveIntegerField(
+        default=800, validators=[MinValueValidator(16), MaxValueValidator(4000)]
+    )
+    runs_count = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["visibility", "-created_at"], name="pickaxe_public_newest_idx"),
+            models.Index(fields=["visibility", "-runs_count"], name="pickaxe_public_most_run_idx"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("pickaxe", args=[self.slug])
+
+    def placeholders(self):
+        """The field keys the prompt template uses, in order of first use."""
+        return list(dict.fromkeys(PLACEHOLDER.findall(self.prompt_template)))
+
+
+class InputField(models.Model):
+    class Kind(models.TextChoices):
+        SHORT_TEXT = "short_text", "Short text"
+        LONG_TEXT = "long_text", "Long text"
+        CHOICE = "choice", "Choice"
+        NUMBER = "number", "Number"
+
+    pickaxe = models.ForeignKey(Pickaxe, on_delete=models.CASCADE, related_name="fields")
+    position = models.PositiveSmallIntegerField(default=0)
+    label = models.CharField(max_length=80)
+    key = models.CharField(
+        max_length=40,
+        validators=[
+            RegexValidator(
+                r"^[a-z][a-z0-9_]*$",
+                "Use lowercase letters, digits and underscores, starting with a letter.",
+            )
+        ],
+        help_text="Used in the template as {{key}}.",
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.SHORT_TEXT)
+    required = models.BooleanField(default=True)
+    max_length = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(8000)]
+    )
+    choices = models.TextField(blank=True, help_text="For a choice: one option per line.")
+    help_text = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["pickaxe", "key"], name="pickaxe_field_unique_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({{{{{self.key}}}}})"
+
+    def choice_list(self):
+        return [line.strip() for line in self.choices.splitlines() if line.strip()]
+
+
+class Run(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    class Source(models.TextChoices):
+        SITE = "site", "site"
+        TEST = "test", "test in the studio"
+        EMBED = "embed", "embed"
+
+    pickaxe = models.ForeignKey(Pickaxe, on_delete=models.CASCADE, related_name="runs")
+    payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="paid_runs")
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="submitted_runs",
+        help_text="Who pressed the button (empty for an embed visitor).",
+    )
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.SITE)
+    submission_key = models.CharField(max_length=64)
+    inputs = models.JSONField(default=dict)
+    output = models.TextField(blank=True)
+    model = models.CharField(max_length=60, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    error = models.CharField(max_length=300, blank=True)
+    entry = models.OneToOneField(
+        "credits.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="run"
+    )
+    refunded = models.BooleanField(default=False)
+    started_at = models.DateTimeField()
+    first_output_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["payer", "submission_key"], name="run_unique_submission_per_payer"),
+        ]
+        indexes = [
+            models.Index(fields=["pickaxe", "started_at"], name="run_pickaxe_started_idx"),
+            models.Index(fields=["payer", "-started_at"], name="run_payer_recent_idx"),
+            models.Index(fields=["status", "started_at"], condition=Q(status="running"), name="run_running_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.pickaxe} run {self.pk} ({self.status})"

@@ -1,0 +1,185 @@
+"""The async side of a run: call the model, stream its output, record the result.
+
+The model call runs in a task of its own, so a browser that goes away mid-stream does
+not stop the run from being recorded (and charged, once output has started). The
+database work is the sync services, called through sync_to_async: Django transactions
+do not work in async code.
+"""
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from asgiref.sync import sync_to_async
+from django.http import StreamingHttpResponse
+from django.template.defaultfilters import date as format_date
+from django.urls import reverse
+from django.utils import timezone
+
+from pickaxes import llm, services
+from pickaxes.models import Run
+from pickaxes.output import render_output
+
+_running_tasks = set()  # strong references, so the event loop does not drop running tasks
+
+
+@dataclass
+class RunResult:
+    """What the page shows when a run ends (or is refused)."""
+
+    ok: bool
+    output_html: str = ""
+    message: str = ""
+    refunded: bool = False
+    balance: int | None = None
+    demo: bool = False
+    billing_url: str = ""
+    run_id: int | None = None
+
+    def as_event(self):
+        return {
+            "ok": self.ok,
+            "html": str(self.output_html),
+            "message": self.message,
+            "refunded": self.refunded,
+            "balance": self.balance,
+            "demo": self.demo,
+            "billing_url": self.billing_url,
+        }
+
+
+@dataclass
+class Job:
+    result: RunResult | None = None  # known at once: refused, or a repeated submission
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    task: asyncio.Task | None = None
+
+
+async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source):
+    """Charge and open the run, then start the model call in its own task."""
+    try:
+        run, created = await sync_to_async(services.start_run)(
+            pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, inputs=inputs,
+            submission_key=submission_key, source=source,
+        )
+    except services.RunRefused as refused:
+        return Job(result=await sync_to_async(_refusal)(payer, refused.next_return_at))
+    if not created:
+        return Job(result=await sync_to_async(_repeated)(run))
+
+    completion = llm.start_completion(
+        model=pickaxe.model,
+        system=pickaxe.system_instructions,
+        prompt=services.render_prompt(pickaxe.prompt_template, inputs),
+        temperature=float(pickaxe.temperature),
+        max_tokens=pickaxe.max_output_tokens,
+    )
+    job = Job()
+    job.task = asyncio.create_task(_drive(run, completion, job.queue))
+    _running_tasks.add(job.task)
+    job.task.add_done_callback(_running_tasks.discard)
+    return job
+
+
+async def _drive(run, completion, queue):
+    parts = []
+    try:
+        async for text in completion:
+            if not parts:
+                await sync_to_async(services.mark_output_started)(run)
+            parts.append(text)
+            queue.put_nowait(("delta", text))
+    except llm.ModelError as error:
+        await sync_to_async(services.fail_run)(run, error=error.message, output="".join(parts))
+    except BaseException:
+        # Anything unexpected still closes the run (refunded if nothing came out).
+        await asyncio.shield(sync_to_async(services.fail_run)(run, error="The run stopped unexpectedly.", output="".join(parts)))
+        raise
+    else:
+        await sync_to_async(services.finish_run)(
+            run,
+            output="".join(parts),
+            model=completion.model_label,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+        )
+    result = await sync_to_async(_outcome)(run)
+    queue.put_nowait(("end", result))
+    return result
+
+
+async def wait(job):
+    """The result of a run once it has ended (the page without JavaScript)."""
+    return job.result or await job.task
+
+
+async def sse_events(job):
+    """Server-sent events: `delta` with text as it arrives, then `end` with the result."""
+    if job.result:
+        yield _event("end", job.result.as_event())
+        return
+    while True:
+        kind, payload = await job.queue.get()
+        if kind == "delta":
+            yield _event("delta", {"text": payload})
+        else:
+            yield _event("end", payload.as_event())
+            return
+
+
+def event_stream_error(message, *, login_url=""):
+    result = RunResult(ok=False, message=message, billing_url="")
+    event = result.as_event() | {"login_url": login_url}
+
+    async def one_event():
+        yield _event("end", event)
+
+    return StreamingHttpResponse(one_event(), content_type="text/event-stream")
+
+
+def form_errors_text(form):
+    return "Check the form: " + " ".join(
+        f"{form.fields[name].label if name in form.fields else name}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+    )
+
+
+def _event(name, data):
+    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+
+
+def _outcome(run):
+    run.refresh_from_db()
+    balance = services.current_balance(run.payer)
+    demo = run.model == llm.DEMO_LABEL
+    if run.status == Run.Status.SUCCEEDED:
+        return RunResult(ok=True, output_html=render_output(run.output), balance=balance, demo=demo, run_id=run.pk)
+    if run.refunded:
+        message = f"{run.error} You were not charged for this run."
+    else:
+        message = f"{run.error} The output so far is kept, and the run was charged."
+    return RunResult(
+        ok=False, output_html=render_output(run.output), message=message, refunded=run.refunded,
+        balance=balance, demo=demo, run_id=run.pk,
+    )
+
+
+def _repeated(run):
+    """The same form was posted again: show the first run, charge nothing more."""
+    if run.status == Run.Status.RUNNING:
+        return RunResult(
+            ok=False,
+            message="This form was already submitted and is still running; see your account page for the result.",
+            balance=services.current_balance(run.payer),
+            run_id=run.pk,
+        )
+    return _outcome(run)
+
+
+def _refusal(payer, next_return_at):
+    if next_return_at:
+        when = format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i")
+        message = f"You are out of credits. Your next credit comes back on {when}."
+    else:
+        message = "You are out of credits."
+    return RunResult(ok=False, message=message, balance=0, billing_url=reverse("billing"))

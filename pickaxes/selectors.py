@@ -1,0 +1,87 @@
+"""Reads for pickaxes: browsing, the studio, run history and usage."""
+
+from datetime import timedelta
+
+from django.db.models import Count, Prefetch, Q
+from django.db.models.functions import TruncDate
+from django.http import Http404
+from django.utils import timezone
+
+from pickaxes.models import InputField, Pickaxe, Run
+
+Visibility = Pickaxe.Visibility
+ORDERINGS = {"newest": ["-created_at", "-id"], "popular": ["-runs_count", "-created_at"]}
+
+
+def public_pickaxes(*, query="", order="newest"):
+    pickaxes = Pickaxe.objects.filter(visibility=Visibility.PUBLIC).select_related("owner")
+    if query:
+        pickaxes = pickaxes.filter(Q(name__icontains=query) | Q(description__icontains=query))
+    return pickaxes.order_by(*ORDERINGS.get(order, ORDERINGS["newest"]))
+
+
+def pickaxe_for_page(slug, user):
+    """A pickaxe whoever asks may see (public, unlisted, or their own), with its fields."""
+    try:
+        pickaxe = Pickaxe.objects.select_related("owner").prefetch_related(
+            Prefetch("fields", queryset=InputField.objects.order_by("position", "id"))
+        ).get(slug=slug)
+    except Pickaxe.DoesNotExist:
+        raise Http404("No such pickaxe.") from None
+    if pickaxe.visibility == Visibility.PRIVATE and pickaxe.owner_id != getattr(user, "pk", None):
+        raise Http404("No such pickaxe.")
+    return pickaxe
+
+
+def owned_pickaxe(slug, owner):
+    try:
+        return Pickaxe.objects.prefetch_related("fields").get(slug=slug, owner=owner)
+    except Pickaxe.DoesNotExist:
+        raise Http404("No such pickaxe in your studio.") from None
+
+
+def studio_pickaxes(owner):
+    return Pickaxe.objects.filter(owner=owner).order_by("-updated_at")
+
+
+def recent_runs(user, *, limit=20):
+    """Runs the user paid for, newest first, with their pickaxe."""
+    return list(Run.objects.filter(payer=user).select_related("pickaxe").order_by("-started_at", "-id")[:limit])
+
+
+def runs_per_day(pickaxe, *, days=30, now=None):
+    """[(day, site runs, test runs, embed runs)] for the last `days` days, zeros included."""
+    now = now or timezone.now()
+    today = timezone.localdate(now)
+    first = today - timedelta(days=days - 1)
+    rows = (
+        Run.objects.filter(pickaxe=pickaxe, started_at__date__gte=first)
+        .annotate(day=TruncDate("started_at"))
+        .values("day", "source")
+        .annotate(count=Count("id"))
+    )
+    counts = {(row["day"], row["source"]): row["count"] for row in rows}
+    return [
+        (day, *(counts.get((day, source), 0) for source in Run.Source.values))
+        for day in (first + timedelta(days=offset) for offset in range(days))
+    ]
+
+
+def usage_totals(pickaxe, *, days=30, now=None):
+    now = now or timezone.now()
+    since = now - timedelta(days=days)
+    return Run.objects.filter(pickaxe=pickaxe, started_at__gte=since).aggregate(
+        runs=Count("id"),
+        succeeded=Count("id", filter=Q(status=Run.Status.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=Run.Status.FAILED)),
+        refunded=Count("id", filter=Q(refunded=True)),
+    )
+
+
+def runs_for_export(pickaxe, *, days=30, now=None):
+    now = now or timezone.now()
+    return (
+        Run.objects.filter(pickaxe=pickaxe, started_at__gte=now - timedelta(days=days))
+        .select_related("payer")
+        .order_by("started_at")
+    )

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from pickaxes import views
+
+urlpatterns = [
+    path("", views.browse, name="home"),
+    path("account/", views.account, name="account"),
+    path("p/<slug:slug>/", views.pickaxe_page, name="pickaxe"),
+    path("p/<slug:slug>/run/", views.run, name="pickaxe_run"),
+    path("studio/", views.studio, name="studio"),
+    path("studio/new/", views.studio_new, name="studio_new"),
+    path("studio/<slug:slug>/", views.studio_edit, name="studio_edit"),
+    path("studio/<slug:slug>/usage/", views.studio_usage, name="studio_usage"),
+    path("studio/<slug:slug>/usage.csv", views.studio_usage_csv, name="studio_usage_csv"),
+]

@@ -1,0 +1,174 @@
+import csv
+import secrets
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from credits import selectors as credit_selectors
+from pickaxes import charts, running, selectors, services
+from pickaxes.forms import PickaxeEditor, run_form_class
+from pickaxes.models import Run
+
+PENDING_INPUTS = "pickaxes:pending-inputs"
+
+
+def browse(request):
+    query = request.GET.get("q", "").strip()[:100]
+    order = request.GET.get("order", "newest")
+    page = Paginator(selectors.public_pickaxes(query=query, order=order), 24).get_page(request.GET.get("page"))
+    return render(request, "pickaxes/browse.html", {"page": page, "query": query, "order": order})
+
+
+def pickaxe_page(request, slug):
+    pickaxe = selectors.pickaxe_for_page(slug, request.user)
+    pending = request.session.get(PENDING_INPUTS, {})
+    initial = pending.pop(slug, None) if request.user.is_authenticated else pending.get(slug)
+    if initial is not None:
+        request.session[PENDING_INPUTS] = pending
+    form = run_form_class(pickaxe)(initial={**(initial or {}), "submission_key": new_submission_key()})
+    return render(request, "pickaxes/pickaxe.html", {"pickaxe": pickaxe, "form": form})
+
+
+def new_submission_key():
+    return secrets.token_urlsafe(24)
+
+
+def account(request):
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    user = request.user
+    return render(
+        request,
+        "account.html",
+        {
+            "available": services.current_balance(user),
+            "allowance": credit_selectors.allowance(user),
+            "returns": credit_selectors.returns_schedule(user),
+            "replenish_days": settings.CREDIT_REPLENISH_DAYS,
+            "runs": selectors.recent_runs(user),
+        },
+    )
+
+
+async def run(request, slug):
+    """Run a pickaxe: charge, call the model, stream the output (or send the page when done)."""
+    if request.method != "POST":
+        return redirect("pickaxe", slug=slug)
+    user = await request.auser()
+    pickaxe = await sync_to_async(selectors.pickaxe_for_page)(slug, user)
+    wants_stream = "text/event-stream" in request.headers.get("Accept", "")
+    testing = request.POST.get("mode") == "test"
+
+    if not user.is_authenticated:
+        await sync_to_async(_remember_inputs)(request, pickaxe)
+        login = f"{reverse('account_login')}?next={pickaxe.get_absolute_url()}"
+        if wants_stream:
+            return running.event_stream_error("Log in to run this pickaxe.", login_url=login)
+        return redirect(login)
+    if testing and pickaxe.owner_id != user.pk:
+        return HttpResponse("Only the owner can test a pickaxe.", status=403)
+
+    form = run_form_class(pickaxe)(request.POST)
+    if not await sync_to_async(form.is_valid)():
+        if wants_stream:
+            return running.event_stream_error(running.form_errors_text(form))
+        return await sync_to_async(_render_page)(request, pickaxe, form, status=400)
+
+    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
+    job = await running.begin(
+        pickaxe=pickaxe,
+        payer=user,  # on the site the person who presses the button pays; Test is the owner's
+        submitted_by=user,
+        inputs=inputs,
+        submission_key=form.cleaned_data["submission_key"],
+        source=Run.Source.TEST if testing else Run.Source.SITE,
+    )
+    if wants_stream:
+        return StreamingHttpResponse(
+            running.sse_events(job), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    result = await running.wait(job)
+    fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
+    return await sync_to_async(_render_page)(request, pickaxe, fresh_form, result=result)
+
+
+def _remember_inputs(request, pickaxe):
+    """An anonymous visitor's inputs wait in the session while they log in."""
+    fields = {field.key for field in pickaxe.fields.all()}
+    pending = request.session.get(PENDING_INPUTS, {})
+    pending[pickaxe.slug] = {key: request.POST[key][:8000] for key in fields if key in request.POST}
+    request.session[PENDING_INPUTS] = pending
+
+
+def _render_page(request, pickaxe, form, *, result=None, status=200):
+    template = "pickaxes/studio_edit.html" if request.POST.get("mode") == "test" else "pickaxes/pickaxe.html"
+    context = {"pickaxe": pickaxe, "form": form, "result": result, "test_form": form}
+    if template == "pickaxes/studio_edit.html":
+        editor = PickaxeEditor(instance=pickaxe)
+        context.update(form=editor.form, fields=editor.fields)
+    return render(request, template, context, status=status)
+
+
+@login_required
+def studio(request):
+    return render(request, "pickaxes/studio.html", {"pickaxes": selectors.studio_pickaxes(request.user)})
+
+
+@login_required
+def studio_new(request):
+    editor = PickaxeEditor(request.POST or None)
+    if request.method == "POST" and editor.is_valid():
+        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.fields)
+        messages.success(request, f"“{pickaxe.name}” is saved. Try it with Test.")
+        return redirect("studio_edit", slug=pickaxe.slug)
+    return render(request, "pickaxes/studio_edit.html", {"form": editor.form, "fields": editor.fields, "problems": editor.problems})
+
+
+@login_required
+def studio_edit(request, slug):
+    pickaxe = selectors.owned_pickaxe(slug, request.user)
+    editor = PickaxeEditor(request.POST or None, instance=pickaxe)
+    if request.method == "POST" and editor.is_valid():
+        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.fields)
+        messages.success(request, "Saved.")
+        return redirect("studio_edit", slug=pickaxe.slug)
+    pickaxe.refresh_from_db()
+    test_form = run_form_class(pickaxe)(initial={"submission_key": new_submission_key()})
+    return render(
+        request,
+        "pickaxes/studio_edit.html",
+        {"pickaxe": pickaxe, "form": editor.form, "fields": editor.fields, "problems": editor.problems, "test_form": test_form},
+    )
+
+
+@login_required
+def studio_usage(request, slug):
+    pickaxe = selectors.owned_pickaxe(slug, request.user)
+    days = selectors.runs_per_day(pickaxe)
+    return render(
+        request,
+        "pickaxes/usage.html",
+        {"pickaxe": pickaxe, "chart": charts.usage_chart(days), "days": days, "totals": selectors.usage_totals(pickaxe)},
+    )
+
+
+@login_required
+def studio_usage_csv(request, slug):
+    pickaxe = selectors.owned_pickaxe(slug, request.user)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{pickaxe.slug}-runs.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["started_at", "source", "status", "payer", "model", "prompt_tokens", "completion_tokens", "latency_ms", "refunded"])
+    for run in selectors.runs_for_export(pickaxe):
+        writer.writerow([
+            run.started_at.isoformat(), run.source, run.status, run.payer.email, run.model,
+            run.prompt_tokens, run.completion_tokens, run.latency_ms, run.refunded,
+        ])
+    return response

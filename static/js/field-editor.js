@@ -1,0 +1,46 @@
+// The studio's field editor: add, remove and reorder input fields of a Django formset.
+// Without JavaScript the formset still works: the hidden positions keep the saved order.
+(function () {
+  "use strict";
+  var list = document.querySelector("[data-field-list]");
+  var template = document.querySelector("template[data-empty-field]");
+  var total = document.querySelector('input[name="fields-TOTAL_FORMS"]');
+  if (!list || !template || !total) return;
+
+  function renumber() {
+    list.querySelectorAll("[data-field-row]").forEach(function (row, index) {
+      var position = row.querySelector("input[data-position]");
+      if (position) position.value = index;
+    });
+  }
+
+  document.querySelector("[data-add-field]").addEventListener("click", function () {
+    var index = parseInt(total.value, 10);
+    var html = template.innerHTML.replace(/__prefix__/g, String(index));
+    list.insertAdjacentHTML("beforeend", html);
+    total.value = index + 1;
+    renumber();
+    var rows = list.querySelectorAll("[data-field-row]");
+    rows[rows.length - 1].querySelector("input[type=text]").focus();
+  });
+
+  list.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-move]");
+    if (!button) return;
+    var row = button.closest("[data-field-row]");
+    if (button.dataset.move === "up" && row.previousElementSibling) {
+      list.insertBefore(row, row.previousElementSibling);
+    } else if (button.dataset.move === "down" && row.nextElementSibling) {
+      list.insertBefore(row.nextElementSibling, row);
+    }
+    renumber();
+  });
+
+  list.addEventListener("change", function (event) {
+    if (event.target.name && /-DELETE$/.test(event.target.name)) {
+      event.target.closest("[data-field-row]").classList.toggle("removed", event.target.checked);
+    }
+  });
+
+  renumber();
+})();

@@ -1,0 +1,101 @@
+// Streams a run's output into the page as it is written (server-sent events over fetch).
+// Without JavaScript the form posts normally and the page arrives whole when the run ends.
+(function () {
+  "use strict";
+
+  function text(node, value) { node.textContent = value; }
+
+  function updateBalance(balance) {
+    if (balance === null || balance === undefined) return;
+    document.querySelectorAll('[data-testid="credit-balance"]').forEach(function (el) { text(el, String(balance)); });
+  }
+
+  function showEnd(box, end) {
+    box.innerHTML = "";
+    if (end.message) {
+      var error = document.createElement("p");
+      error.className = "run-error";
+      error.setAttribute("data-testid", "run-error");
+      text(error, end.message + " ");
+      var href = end.login_url || end.billing_url;
+      if (href) {
+        var link = document.createElement("a");
+        link.href = href;
+        text(link, end.login_url ? "Log in" : "Get more credits");
+        error.appendChild(link);
+      }
+      box.appendChild(error);
+    }
+    if (end.html) {
+      var output = document.createElement("div");
+      output.className = "run-output";
+      output.setAttribute("data-testid", "run-output");
+      // Rendered and sanitised on the server (nh3): no script, no handlers, safe links.
+      output.innerHTML = (end.demo ? '<span class="badge" title="Answered by the offline demo model">demo</span>' : "") + end.html;
+      box.appendChild(output);
+    }
+    updateBalance(end.balance);
+    if (end.login_url) window.location.assign(end.login_url);
+  }
+
+  function parseEvents(buffer, onEvent) {
+    var parts = buffer.split("\n\n");
+    var rest = parts.pop();
+    parts.forEach(function (block) {
+      var name = "message", data = "";
+      block.split("\n").forEach(function (line) {
+        if (line.indexOf("event: ") === 0) name = line.slice(7);
+        else if (line.indexOf("data: ") === 0) data += line.slice(6);
+      });
+      if (data) onEvent(name, JSON.parse(data));
+    });
+    return rest;
+  }
+
+  async function submit(form, event) {
+    event.preventDefault();
+    var button = form.querySelector("[data-run-button]");
+    var box = form.parentElement.querySelector("[data-run-result]");
+    button.disabled = true;
+    box.innerHTML = "";
+    var live = document.createElement("div");
+    live.className = "run-output streaming";
+    live.setAttribute("data-testid", "run-output");
+    box.appendChild(live);
+    try {
+      var response = await fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "Accept": "text/event-stream" },
+        credentials: "same-origin",
+      });
+      if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
+      var reader = response.body.getReader();
+      var decoder = new TextDecoder();
+      var buffer = "", written = "";
+      for (;;) {
+        var chunk = await reader.read();
+        if (chunk.done) break;
+        buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data) {
+          if (name === "delta") { written += data.text; text(live, written); }
+          else if (name === "end") { showEnd(box, data); }
+        });
+      }
+    } catch (error) {
+      showEnd(box, { message: "The connection was interrupted. Check your account page before trying again: a run that started is listed there." });
+    } finally {
+      button.disabled = false;
+      // A new submission key, so the next press is a new run (the server checks keys).
+      var key = form.querySelector('input[name="submission_key"]');
+      if (key && window.crypto && window.crypto.getRandomValues) {
+        var bytes = new Uint8Array(24);
+        window.crypto.getRandomValues(bytes);
+        key.value = Array.from(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+      }
+    }
+  }
+
+  document.querySelectorAll("form[data-run-form]").forEach(function (form) {
+    form.addEventListener("submit", function (event) { submit(form, event); });
+  });
+})();
