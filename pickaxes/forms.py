@@ -61,14 +61,15 @@ class InputFieldForm(forms.ModelForm):
 
 class BaseFieldsFormSet(forms.BaseInlineFormSet):
     def clean(self):
-        super().clean()
-        if any(self.errors):
-            return
         self.keys = [
             form.cleaned_data["key"]
             for form in self.forms
-            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+            if form.cleaned_data.get("key") and not form.cleaned_data.get("DELETE")
         ]
+        duplicates = sorted({key for key in self.keys if self.keys.count(key) > 1})
+        if duplicates:
+            raise forms.ValidationError("Two fields have the same key: " + ", ".join(duplicates) + ".")
+        super().clean()
 
 
 FieldsFormSet = forms.inlineformset_factory(

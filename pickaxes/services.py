@@ -30,9 +30,6 @@ def render_prompt(template, values):
 def template_problems(template, keys):
     """What is wrong between a template and its fields' keys, as messages (empty if fine)."""
     problems = []
-    duplicates = sorted({key for key in keys if keys.count(key) > 1})
-    if duplicates:
-        problems.append("Two fields have the same key: " + ", ".join(duplicates) + ".")
     used = set(PLACEHOLDER.findall(template))
     missing = sorted(used - set(keys))
     unused = sorted(set(keys) - used)

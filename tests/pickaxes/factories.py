@@ -1,0 +1,24 @@
+import factory
+
+from pickaxes.models import InputField, Pickaxe
+from tests.factories import UserFactory
+
+
+class PickaxeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Pickaxe
+        skip_postgeneration_save = True
+
+    owner = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Tool {n}")
+    slug = factory.Sequence(lambda n: f"tool-{n}")
+    description = "Writes a short poem."
+    visibility = Pickaxe.Visibility.PUBLIC
+    system_instructions = "Be brief."
+    prompt_template = "Write about {{topic}}."
+    model = "gpt-4o-mini"
+
+    @factory.post_generation
+    def with_topic_field(obj, create, extracted, **kwargs):
+        if create and extracted is not False:
+            InputField.objects.create(pickaxe=obj, label="Topic", key="topic", max_length=200)
