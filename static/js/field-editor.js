@@ -21,6 +21,7 @@
     total.value = index + 1;
     renumber();
     var rows = list.querySelectorAll("[data-field-row]");
+    showChoices(rows[rows.length - 1]);
     rows[rows.length - 1].querySelector("input[type=text]").focus();
   });
 
@@ -36,11 +37,22 @@
     renumber();
   });
 
+  // Options only matter for a choice: show them for choice fields alone.
+  function showChoices(row) {
+    var kind = row.querySelector("select[name$='-kind']");
+    var choices = row.querySelector("[data-choices]");
+    if (kind && choices) choices.hidden = kind.value !== "choice";
+  }
+
   list.addEventListener("change", function (event) {
+    if (event.target.name && /-kind$/.test(event.target.name)) {
+      showChoices(event.target.closest("[data-field-row]"));
+    }
     if (event.target.name && /-DELETE$/.test(event.target.name)) {
       event.target.closest("[data-field-row]").classList.toggle("removed", event.target.checked);
     }
   });
 
+  list.querySelectorAll("[data-field-row]").forEach(showChoices);
   renumber();
 })();
