@@ -172,6 +172,7 @@ OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=60.0)
 # Models a creator may choose for a pickaxe; the first is the default.
 PICKAXE_MODELS = env.list("PICKAXE_MODELS", default=["gpt-4o-mini", "gpt-4o", "gpt-4.1-mini"])
 ALLOW_DEMO_MODEL = env.bool("ALLOW_DEMO_MODEL", default=DEBUG)
+DEMO_MODEL_DELAY_SECONDS = env.float("DEMO_MODEL_DELAY_SECONDS", default=0.02)  # between streamed words
 if not OPENAI_API_KEY and not ALLOW_DEMO_MODEL:
     raise ImproperlyConfigured(
         "OPENAI_API_KEY is not set. Set it, or set ALLOW_DEMO_MODEL=true to run on the offline demo model."

@@ -65,7 +65,7 @@ class Completion:
                 system=system,
                 prompt=prompt,
                 max_tokens=max_tokens,
-                delay=getattr(settings, "DEMO_MODEL_DELAY_SECONDS", 0.02),
+                delay=settings.DEMO_MODEL_DELAY_SECONDS,
             )
         else:
             self._pieces = self._from_model(
