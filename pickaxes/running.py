@@ -109,8 +109,12 @@ async def _drive(run, completion, queue):
 
 
 async def wait(job):
-    """The result of a run once it has ended (the page without JavaScript)."""
-    return job.result or await job.task
+    """The result of a run once it has ended (the page without JavaScript).
+
+    Shielded: if the browser leaves, the view is cancelled but the run goes on and is
+    recorded, as on the streamed path.
+    """
+    return job.result or await asyncio.shield(job.task)
 
 
 async def sse_events(job):
@@ -178,7 +182,7 @@ def _repeated(run):
 
 def _refusal(payer, next_return_at):
     if next_return_at:
-        when = format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i")
+        when = format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i T")
         message = f"You are out of credits. Your next credit comes back on {when}."
     else:
         message = "You are out of credits."

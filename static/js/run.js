@@ -69,6 +69,10 @@
         headers: { "Accept": "text/event-stream" },
         credentials: "same-origin",
       });
+      if (response.status === 403) {
+        showEnd(box, { message: "Your session has expired. Reload the page and submit again." });
+        return;
+      }
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
