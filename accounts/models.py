@@ -33,6 +33,10 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
+    class Plan(models.TextChoices):
+        FREE = "free", "Free"
+        GOLD = "gold", "Gold"
+
     email = models.EmailField("email address", unique=True)
     name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(
@@ -40,6 +44,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    plan = models.CharField(
+        max_length=8,
+        choices=Plan.choices,
+        default=Plan.FREE,
+        help_text="Written by billing from the user's subscriptions (or by staff there).",
+    )
 
     objects = UserManager()
 
@@ -62,3 +72,27 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self):
         return self.name or self.email.split("@")[0]
+
+    @property
+    def is_gold(self):
+        return self.plan == self.Plan.GOLD
+
+
+class OwnApiKey(models.Model):
+    """A user's own OpenAI API key, encrypted at rest (see accounts.crypto). Only a Gold
+    user's key is used; it stays stored, unused, when Gold ends."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="own_api_key")
+    ciphertext = models.TextField()
+    last4 = models.CharField(max_length=4)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "own OpenAI key"
+
+    def __str__(self):
+        return f"key …{self.last4} of {self.user}"
+
+    @property
+    def masked(self):
+        return f"sk-…{self.last4}"

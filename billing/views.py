@@ -1,26 +1,111 @@
-from django.conf import settings
-from django.shortcuts import render
+import logging
 
+import stripe
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from billing import selectors, services
+from billing.forms import CheckoutForm
 from credits import selectors as credit_selectors
+
+log = logging.getLogger(__name__)
 
 # What each product gives (DESIGN.md section 4).
 PRODUCTS = [
-    {"name": "Free", "price": "€0", "gives": "25 credits in use at once, each back 30 days after you use it"},
-    {"name": "Gold", "price": "monthly", "gives": "1,000 credits in use at once, and runs on your own OpenAI key spend no credits"},
-    {"name": "Extra 100", "price": "monthly, any quantity", "gives": "+100 credits in use at once for each pack"},
-    {"name": "Extra 250", "price": "monthly, any quantity", "gives": "+250 credits in use at once for each pack"},
+    {"code": "free", "name": "Free", "gives": "25 credits in use at once; each comes back 30 days after you use it"},
+    {"code": "gold", "name": "Gold", "gives": "1,000 credits in use at once, and runs on your own OpenAI key spend no credits"},
+    {"code": "pack_100", "name": "Extra 100", "gives": "+100 credits in use at once for each pack, every month"},
+    {"code": "pack_250", "name": "Extra 250", "gives": "+250 credits in use at once for each pack, every month"},
 ]
 
 
-def payments_configured():
-    return bool(settings.STRIPE_SECRET_KEY and settings.STRIPE_PRICE_GOLD)
-
-
 def plans(request):
-    context = {"products": PRODUCTS, "payments_configured": payments_configured()}
+    context = {"products": PRODUCTS, "payments_configured": services.payments_configured()}
     if request.user.is_authenticated:
         context.update(
+            entitlement=selectors.entitlement_of(request.user),
             allowance=credit_selectors.allowance(request.user),
             available=credit_selectors.available(request.user),
+            has_customer=hasattr(request.user, "stripe_customer"),
         )
     return render(request, "billing/plans.html", context)
+
+
+@login_required
+@require_POST
+def checkout(request):
+    form = CheckoutForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a product and a quantity from 1 to 20.")
+        return redirect("billing")
+    try:
+        url = services.start_checkout(
+            request.user,
+            product=form.cleaned_data["product"],
+            quantity=form.cleaned_data["quantity"],
+            # Stripe fills in {CHECKOUT_SESSION_ID}: the return page waits for that session's webhook.
+            success_url=request.build_absolute_uri(reverse("billing_return")) + "?session_id={CHECKOUT_SESSION_ID}",
+            cancel_url=request.build_absolute_uri(reverse("billing")),
+        )
+    except services.PaymentsNotConfigured:
+        messages.error(request, "Payments are not configured on this site.")
+        return redirect("billing")
+    except stripe.StripeError:
+        log.exception("Stripe refused a Checkout Session")
+        messages.error(request, "Stripe could not start the payment just now. Nothing was charged; try again in a moment.")
+        return redirect("billing")
+    return redirect(url)
+
+
+@login_required
+def checkout_return(request):
+    """After Checkout: "payment received" until the webhook is applied, then the new allowance."""
+    applied = selectors.checkout_applied(request.GET.get("session_id", "")[:255])
+    return render(
+        request,
+        "billing/return.html",
+        {
+            "applied": applied,
+            "entitlement": selectors.entitlement_of(request.user),
+            "allowance": credit_selectors.allowance(request.user),
+            "available": credit_selectors.available(request.user),
+        },
+    )
+
+
+@login_required
+@require_POST
+def portal(request):
+    try:
+        url = services.start_portal(request.user, return_url=request.build_absolute_uri(reverse("billing")))
+    except services.PaymentsNotConfigured as error:
+        messages.error(request, str(error))
+        return redirect("billing")
+    except stripe.StripeError:
+        log.exception("Stripe refused a portal session")
+        messages.error(request, "Stripe could not open the billing portal just now; try again in a moment.")
+        return redirect("billing")
+    return redirect(url)
+
+
+@csrf_exempt
+@require_POST
+def webhook(request):
+    """Stripe's events: signature checked, stored by id, applied once."""
+    try:
+        event = services.verify_event(request.body, request.headers.get("Stripe-Signature"))
+    except services.BadSignature as error:
+        log.warning("Refused a webhook: %s", error)
+        return HttpResponseBadRequest("bad signature")
+    try:
+        stored = services.receive_event(event)
+    except stripe.StripeError:
+        # Stored but not applied: Stripe delivers it again, and then it is applied.
+        log.exception("Could not re-read Stripe while applying event %s", event["id"])
+        return HttpResponse("stripe unavailable, retry", status=503, content_type="text/plain")
+    return HttpResponse(stored.result or "ok", content_type="text/plain")

@@ -135,6 +135,7 @@ if "EMAIL_URL" in env:
     }
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in emails
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Pickaxe <noreply@localhost>")
 
 LANGUAGE_CODE = "en-gb"
@@ -183,6 +184,16 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_PRICE_GOLD = env("STRIPE_PRICE_GOLD", default="")
 STRIPE_PRICE_PACK_100 = env("STRIPE_PRICE_PACK_100", default="")
 STRIPE_PRICE_PACK_250 = env("STRIPE_PRICE_PACK_250", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own; tests point it at a fake
+
+# Fernet keys for secrets at rest (own API keys), newest first; older ones still decrypt.
+# Development derives one from SECRET_KEY; production must set its own.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEYS:
+    import base64
+    import hashlib
+
+    FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
 # A run still "running" this long after it started is closed as failed and refunded.
 RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=600)

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.db.models.signals import post_save
 
+from accounts.signals import entitlement_changed
 from credits import services
 
 
@@ -11,9 +12,15 @@ def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
         services.open_account(instance)
 
 
+def sync_allowance(sender, user, allowance, **kwargs):
+    """A plan or pack changed: the allowance becomes the new total; used credits stay used."""
+    services.set_allowance(user, allowance, reason=f"plan changed: allowance {allowance}")
+
+
 def connect():
     post_save.connect(
         give_new_user_an_account,
         sender=settings.AUTH_USER_MODEL,
         dispatch_uid="credits.give_new_user_an_account",
     )
+    entitlement_changed.connect(sync_allowance, dispatch_uid="credits.sync_allowance")

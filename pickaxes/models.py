@@ -136,6 +136,7 @@ class Run(models.Model):
         "credits.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="run"
     )
     refunded = models.BooleanField(default=False)
+    own_key = models.BooleanField(default=False, help_text="Ran on the payer's own OpenAI key: no credit spent.")
     started_at = models.DateTimeField()
     first_output_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

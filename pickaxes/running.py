@@ -16,6 +16,7 @@ from django.template.defaultfilters import date as format_date
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import services as accounts
 from pickaxes import llm, services
 from pickaxes.models import Run
 from pickaxes.output import render_output
@@ -56,11 +57,16 @@ class Job:
 
 
 async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source):
-    """Charge and open the run, then start the model call in its own task."""
+    """Charge and open the run, then start the model call in its own task.
+
+    A Gold payer with a saved key runs on that key and spends no credit; if the key
+    fails, the run fails: it never falls back to credits.
+    """
+    own_key = await sync_to_async(accounts.usable_own_api_key)(payer)
     try:
         run, created = await sync_to_async(services.start_run)(
             pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, inputs=inputs,
-            submission_key=submission_key, source=source,
+            submission_key=submission_key, source=source, own_key=bool(own_key),
         )
     except services.RunRefused as refused:
         return Job(result=await sync_to_async(_refusal)(payer, refused.next_return_at))
@@ -73,6 +79,7 @@ async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source)
         prompt=services.render_prompt(pickaxe.prompt_template, inputs),
         temperature=float(pickaxe.temperature),
         max_tokens=pickaxe.max_output_tokens,
+        api_key=own_key if run.own_key else None,
     )
     job = Job()
     job.task = asyncio.create_task(_drive(run, completion, job.queue))
@@ -158,7 +165,9 @@ def _outcome(run):
     demo = run.model == llm.DEMO_LABEL
     if run.status == Run.Status.SUCCEEDED:
         return RunResult(ok=True, output_html=render_output(run.output), balance=balance, demo=demo, run_id=run.pk)
-    if run.refunded:
+    if run.own_key:
+        message = f"Your own OpenAI key: {run.error} Runs on your own key never use credits."
+    elif run.refunded:
         message = f"{run.error} You were not charged for this run."
     else:
         message = f"{run.error} The output so far is kept, and the run was charged."

@@ -8,7 +8,7 @@ any output refunds at once; a run that produced output stays charged.
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -65,31 +65,39 @@ class RunRefused(Exception):
         super().__init__("Out of credits.")
 
 
-def start_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source):
+def start_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=False):
     """Charge the payer one credit and open the Run, in one transaction.
 
     Returns (run, created). The same submission key returns the first run uncharged.
-    Raises RunRefused when the payer has nothing to spend.
+    A run on the payer's own key (Gold) spends nothing. Raises RunRefused when the
+    payer has nothing to spend.
     """
     with transaction.atomic():
         earlier = Run.objects.filter(payer=payer, submission_key=submission_key).first()
         if earlier:
             return earlier, False
+        entry = None
+        if not own_key:
+            try:
+                entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
+            except credits.OutOfCredits as refused:
+                raise RunRefused(refused.next_return_at) from None
         try:
-            entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
-        except credits.OutOfCredits as refused:
-            raise RunRefused(refused.next_return_at) from None
-        run = Run.objects.create(
-            pickaxe=pickaxe,
-            payer=payer,
-            submitted_by=submitted_by,
-            source=source,
-            submission_key=submission_key,
-            inputs=inputs,
-            model=pickaxe.model,
-            entry=entry,
-            started_at=timezone.now(),
-        )
+            with transaction.atomic():
+                run = Run.objects.create(
+                    pickaxe=pickaxe,
+                    payer=payer,
+                    submitted_by=submitted_by,
+                    source=source,
+                    submission_key=submission_key,
+                    inputs=inputs,
+                    model=pickaxe.model,
+                    entry=entry,
+                    own_key=own_key,
+                    started_at=timezone.now(),
+                )
+        except IntegrityError:  # the same own-key submission posted twice at once
+            return Run.objects.get(payer=payer, submission_key=submission_key), False
         Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
     return run, True
 

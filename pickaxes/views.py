@@ -11,6 +11,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from accounts.forms import OwnApiKeyForm
+from accounts.models import OwnApiKey
 from credits import selectors as credit_selectors
 from pickaxes import charts, running, selectors, services
 from pickaxes.forms import PickaxeEditor, run_form_class
@@ -53,6 +55,8 @@ def account(request):
             "returns": credit_selectors.returns_schedule(user),
             "replenish_days": settings.CREDIT_REPLENISH_DAYS,
             "runs": selectors.recent_runs(user),
+            "own_key": OwnApiKey.objects.filter(user=user).first(),
+            "own_key_form": OwnApiKeyForm(),
         },
     )
 

@@ -1,0 +1,256 @@
+"""Stripe: Checkout and the Customer Portal, and the webhook path that keeps each
+user's Entitlement equal to what Stripe says they hold now."""
+
+import logging
+from datetime import UTC, datetime
+
+import stripe
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import services as accounts
+from accounts.models import User
+from accounts.signals import entitlement_changed
+from billing.models import Entitlement, StripeCustomer, WebhookEvent
+
+log = logging.getLogger(__name__)
+
+# Stripe subscription statuses that keep what was bought. past_due is Stripe's grace
+# period while it retries a failed payment; when it gives up the subscription becomes
+# canceled or unpaid (the customer's Stripe settings decide which).
+HOLDING = {"active", "trialing", "past_due"}
+HANDLED_EVENTS = {
+    "checkout.session.completed",
+    "customer.subscription.created",
+    "customer.subscription.updated",
+    "customer.subscription.deleted",
+    "invoice.paid",
+    "invoice.payment_failed",
+}
+
+
+class PaymentsNotConfigured(Exception):
+    """No Stripe secret key or price ids: buying is switched off."""
+
+
+def payments_configured():
+    return bool(
+        settings.STRIPE_SECRET_KEY
+        and settings.STRIPE_PRICE_GOLD
+        and settings.STRIPE_PRICE_PACK_100
+        and settings.STRIPE_PRICE_PACK_250
+    )
+
+
+def stripe_client():
+    if not settings.STRIPE_SECRET_KEY:
+        raise PaymentsNotConfigured("STRIPE_SECRET_KEY is not set.")
+    base = {"api": settings.STRIPE_API_BASE} if settings.STRIPE_API_BASE else None
+    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, base_addresses=base, max_network_retries=2)
+
+
+def products():
+    """The products on sale: (code, name, price id, quantity allowed)."""
+    return {
+        "gold": ("Gold", settings.STRIPE_PRICE_GOLD, False),
+        "pack_100": ("Extra 100", settings.STRIPE_PRICE_PACK_100, True),
+        "pack_250": ("Extra 250", settings.STRIPE_PRICE_PACK_250, True),
+    }
+
+
+def customer_for(user):
+    """The user's Stripe customer id, created on first use and reused after."""
+    existing = StripeCustomer.objects.filter(user=user).first()
+    if existing:
+        return existing.customer_id
+    customer = stripe_client().v1.customers.create(
+        {"email": user.email, "metadata": {"user_id": str(user.pk)}},
+        {"idempotency_key": f"customer-for-user-{user.pk}"},
+    )
+    record, _ = StripeCustomer.objects.get_or_create(user=user, defaults={"customer_id": customer.id})
+    return record.customer_id
+
+
+def start_checkout(user, *, product, quantity, success_url, cancel_url):
+    """A Stripe Checkout Session (subscription mode) for one product; returns its URL."""
+    if not payments_configured():
+        raise PaymentsNotConfigured("Payments are not configured.")
+    name, price, quantity_allowed = products()[product]
+    if not quantity_allowed:
+        quantity = 1
+    session = stripe_client().v1.checkout.sessions.create(
+        {
+            "mode": "subscription",
+            "customer": customer_for(user),
+            "client_reference_id": str(user.pk),
+            "line_items": [{"price": price, "quantity": quantity}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"user_id": str(user.pk), "product": product},
+            "subscription_data": {"metadata": {"user_id": str(user.pk), "product": product}},
+        }
+    )
+    return session.url
+
+
+def start_portal(user, *, return_url):
+    """A Stripe Customer Portal session (cancel, change, invoices); returns its URL."""
+    customer = StripeCustomer.objects.filter(user=user).first()
+    if customer is None:
+        raise PaymentsNotConfigured("This account has no billing history yet.")
+    session = stripe_client().v1.billing_portal.sessions.create(
+        {"customer": customer.customer_id, "return_url": return_url}
+    )
+    return session.url
+
+
+# --- webhooks -------------------------------------------------------------------------
+
+
+class BadSignature(Exception):
+    """The webhook's signature is missing, wrong or too old."""
+
+
+def verify_event(payload, signature):
+    """The event, when Stripe signed this payload with our webhook secret (else BadSignature)."""
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise BadSignature("STRIPE_WEBHOOK_SECRET is not set.")
+    try:
+        return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except (stripe.SignatureVerificationError, ValueError) as error:
+        raise BadSignature(str(error)) from error
+
+
+def receive_event(event):
+    """Store the event by id and apply it once. Returns the stored WebhookEvent."""
+    data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    with transaction.atomic():
+        stored, created = WebhookEvent.objects.get_or_create(
+            event_id=data["id"],
+            defaults={
+                "type": data["type"],
+                "created": datetime.fromtimestamp(data["created"], tz=UTC),
+                "payload": data,
+            },
+        )
+    if not created and stored.processed_at:
+        return stored
+    return apply_event(stored)
+
+
+def apply_event(stored):
+    """Apply a stored event (again, for staff re-apply): re-sync its customer from Stripe."""
+    obj = stored.payload["data"]["object"]
+    if stored.type not in HANDLED_EVENTS:
+        result = "ignored: not an event we act on"
+    else:
+        customer_id = obj.get("customer")
+        if stored.type == "checkout.session.completed":
+            _link_customer(customer_id, obj.get("client_reference_id"))
+        user = _user_for_customer(customer_id)
+        if user is None:
+            result = f"ignored: customer {customer_id} is not one of ours"
+        else:
+            result = sync_customer(user)
+            if stored.type == "invoice.payment_failed":
+                _email(user, "Your payment failed", "billing/email/payment_failed.txt")
+    WebhookEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), result=result[:300])
+    stored.refresh_from_db()
+    return stored
+
+
+def _link_customer(customer_id, client_reference_id):
+    if not customer_id or not client_reference_id or not str(client_reference_id).isdigit():
+        return
+    user = User.objects.filter(pk=int(client_reference_id)).first()
+    if user:
+        StripeCustomer.objects.get_or_create(user=user, defaults={"customer_id": customer_id})
+
+
+def _user_for_customer(customer_id):
+    record = StripeCustomer.objects.filter(customer_id=customer_id).select_related("user").first()
+    return record.user if record else None
+
+
+def sync_customer(user):
+    """Re-read the customer's subscriptions from Stripe and make the Entitlement match.
+
+    The only writer of Entitlement on the webhook path: the state is recomputed from
+    Stripe's current answer, never incremented from an event, and a read older than
+    the stored one is dropped.
+    """
+    customer_id = user.stripe_customer.customer_id
+    read_at = timezone.now()
+    subscriptions = stripe_client().v1.subscriptions.list({"customer": customer_id, "status": "all", "limit": 100})
+    held = holdings(subscription.to_dict() for subscription in subscriptions.auto_paging_iter())
+    with transaction.atomic():
+        entitlement, _ = Entitlement.objects.select_for_update().get_or_create(user=user)
+        if entitlement.synced_at and entitlement.synced_at > read_at:
+            return "skipped: a newer read of Stripe was applied already"
+        entitlement.synced_at = read_at
+        return apply_holdings(user, entitlement, **held)
+
+
+def holdings(subscriptions):
+    """What a customer holds, from Stripe subscription objects (pure: no I/O)."""
+    kinds = {
+        settings.STRIPE_PRICE_GOLD: "gold",
+        settings.STRIPE_PRICE_PACK_100: "packs_100",
+        settings.STRIPE_PRICE_PACK_250: "packs_250",
+    }
+    held = {"gold": False, "packs_100": 0, "packs_250": 0, "current_period_end": None}
+    statuses = []
+    for subscription in subscriptions:
+        statuses.append(subscription["status"])
+        if subscription["status"] not in HOLDING:
+            continue
+        for item in subscription["items"]["data"]:
+            kind = kinds.get(item["price"]["id"])
+            if kind == "gold":
+                held["gold"] = True
+            elif kind:
+                held[kind] += item.get("quantity") or 1
+            end = item.get("current_period_end") or subscription.get("current_period_end")
+            if end:
+                end = datetime.fromtimestamp(end, tz=UTC)
+                held["current_period_end"] = max(end, held["current_period_end"] or end)
+    if "past_due" in statuses:
+        held["status"] = Entitlement.Status.PAST_DUE
+    elif HOLDING.intersection(statuses):
+        held["status"] = Entitlement.Status.ACTIVE
+    else:
+        held["status"] = Entitlement.Status.ENDED if statuses else Entitlement.Status.NONE
+    return held
+
+
+def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end):
+    """Write what the user holds; on a change, tell credits the new allowance."""
+    before = (entitlement.gold, entitlement.packs_100, entitlement.packs_250)
+    was_gold = entitlement.gold
+    entitlement.gold, entitlement.packs_100, entitlement.packs_250 = gold, packs_100, packs_250
+    entitlement.status, entitlement.current_period_end = status, current_period_end
+    entitlement.save()
+    accounts.set_plan(user, User.Plan.GOLD if gold else User.Plan.FREE)
+    if (gold, packs_100, packs_250) != before or entitlement._state.adding:
+        entitlement_changed.send(sender=Entitlement, user=user, allowance=entitlement.allowance)
+    if was_gold and not gold:
+        transaction.on_commit(lambda: _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt"))
+    return f"synced: {entitlement.describe()} ({status}), allowance {entitlement.allowance}"
+
+
+def set_entitlement_by_staff(user, *, gold, packs_100, packs_250):
+    """Staff set what a user holds (admin); the allowance re-syncs through the same signal."""
+    with transaction.atomic():
+        entitlement, _ = Entitlement.objects.select_for_update().get_or_create(user=user)
+        status = Entitlement.Status.ACTIVE if (gold or packs_100 or packs_250) else Entitlement.Status.NONE
+        return apply_holdings(user, entitlement, gold=gold, packs_100=packs_100, packs_250=packs_250,
+                              status=status, current_period_end=entitlement.current_period_end)
+
+
+def _email(user, subject, template):
+    from django.template.loader import render_to_string
+
+    body = render_to_string(template, {"user": user, "billing_url": settings.SITE_URL.rstrip("/") + "/billing/"})
+    send_mail(subject, body, None, [user.email], fail_silently=False)
