@@ -51,6 +51,14 @@ def make_user(db):
     return UserFactory
 
 
+@pytest.fixture
+def pickaxe(db):
+    """A public pickaxe with one field, `topic`, owned by a user of its own."""
+    from tests.pickaxes.factories import PickaxeFactory
+
+    return PickaxeFactory()
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # Hashing strength is Django's concern; tests only need passwords to round-trip.

@@ -1,15 +1,7 @@
 import re
 
-import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
-
-from tests.pickaxes.factories import PickaxeFactory
-
-
-@pytest.fixture
-def pickaxe(db):
-    return PickaxeFactory()
 
 
 def submission_key(client, pickaxe):
