@@ -1,6 +1,7 @@
 """Stripe: Checkout and the Customer Portal, and the webhook path that keeps each
 user's Entitlement equal to what Stripe says they hold now."""
 
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -118,14 +119,17 @@ def verify_event(payload, signature):
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise BadSignature("STRIPE_WEBHOOK_SECRET is not set.")
     try:
-        return stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
     except (stripe.SignatureVerificationError, ValueError) as error:
         raise BadSignature(str(error)) from error
+    # The payload as Stripe sent it (the SDK's objects hold Decimals JSON cannot store).
+    return json.loads(payload)
 
 
 def receive_event(event):
-    """Store the event by id and apply it once. Returns the stored WebhookEvent."""
-    data = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+    """Store the event (a dict, as verify_event returns it) by id and apply it once.
+    Returns the stored WebhookEvent."""
+    data = event
     with transaction.atomic():
         stored, created = WebhookEvent.objects.get_or_create(
             event_id=data["id"],

@@ -13,7 +13,7 @@ from django.db import connection
 
 from tests.factories import UserFactory
 
-pytest_plugins = ["tests.fakes.fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.stripe_fixtures"]
 
 STRICT = os.environ.get("REQUIRE_ALL_SERVICES") == "1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
