@@ -34,6 +34,7 @@ def usable_own_api_key(user):
     return crypto.decrypt(stored.ciphertext) if stored else None
 
 
+@transaction.atomic
 def rotate_encryption():
     """Re-encrypt every stored key with the newest FIELD_ENCRYPTION_KEYS key."""
     count = 0
