@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -155,8 +157,19 @@ STORAGES = {
     },
 }
 
-# Framing is refused everywhere; the embed view (its own issue) is the only exception.
+# Framing is refused everywhere; the embed view (embeds.views.embed) is the only page
+# that may be framed, by the domains its owner allows.
 X_FRAME_OPTIONS = "DENY"
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None
@@ -194,6 +207,10 @@ if not FIELD_ENCRYPTION_KEYS:
     import hashlib
 
     FIELD_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
+
+# Embeds: how long an embed's signed form stays valid, and a cap on embed runs per owner.
+EMBED_FORM_TOKEN_MAX_AGE = env.int("EMBED_FORM_TOKEN_MAX_AGE", default=6 * 3600)
+EMBED_OWNER_RUNS_PER_MINUTE = env.int("EMBED_OWNER_RUNS_PER_MINUTE", default=30)
 
 # A run still "running" this long after it started is closed as failed and refunded.
 RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=600)

@@ -9,5 +9,6 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
     path("billing/", include("billing.urls")),
+    path("", include("embeds.urls")),
     path("", include("pickaxes.urls")),
 ]

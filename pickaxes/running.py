@@ -36,6 +36,15 @@ class RunResult:
     demo: bool = False
     billing_url: str = ""
     run_id: int | None = None
+    visitor_safe: bool = False  # the message may be shown to an embed visitor as it is
+
+    def for_visitor(self):
+        """What an embed's visitor may see: no balance, no billing, no account details."""
+        message = self.message
+        if not self.ok and not self.visitor_safe:
+            message = "This tool could not finish its answer. Please try again in a moment."
+        return RunResult(ok=self.ok, output_html=self.output_html, message=message if self.message else "",
+                         demo=self.demo, run_id=self.run_id, visitor_safe=True)
 
     def as_event(self):
         return {
@@ -56,20 +65,24 @@ class Job:
     task: asyncio.Task | None = None
 
 
-async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source):
+async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source, refusal=None, **run_fields):
     """Charge and open the run, then start the model call in its own task.
 
     A Gold payer with a saved key runs on that key and spends no credit; if the key
-    fails, the run fails: it never falls back to credits.
+    fails, the run fails: it never falls back to credits. `refusal(payer,
+    next_return_at)` builds what an out-of-credits payer's visitor sees (embeds show a
+    neutral message); `run_fields` go to services.start_run (visitor, guard).
     """
     own_key = await sync_to_async(accounts.usable_own_api_key)(payer)
     try:
         run, created = await sync_to_async(services.start_run)(
             pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, inputs=inputs,
-            submission_key=submission_key, source=source, own_key=bool(own_key),
+            submission_key=submission_key, source=source, own_key=bool(own_key), **run_fields,
         )
     except services.RunRefused as refused:
-        return Job(result=await sync_to_async(_refusal)(payer, refused.next_return_at))
+        return Job(result=await sync_to_async(refusal or _refusal)(payer, refused.next_return_at))
+    except services.RunNotAllowed as not_allowed:
+        return Job(result=RunResult(ok=False, message=not_allowed.message, visitor_safe=True))
     if not created:
         return Job(result=await sync_to_async(_repeated)(run))
 
@@ -124,17 +137,18 @@ async def wait(job):
     return job.result or await asyncio.shield(job.task)
 
 
-async def sse_events(job):
-    """Server-sent events: `delta` with text as it arrives, then `end` with the result."""
+async def sse_events(job, *, visitor=False):
+    """Server-sent events: `delta` with text as it arrives, then `end` with the result.
+    For an embed's `visitor`, the result carries nothing about the payer."""
     if job.result:
-        yield _event("end", job.result.as_event())
+        yield _event("end", (job.result.for_visitor() if visitor else job.result).as_event())
         return
     while True:
         kind, payload = await job.queue.get()
         if kind == "delta":
             yield _event("delta", {"text": payload})
         else:
-            yield _event("end", payload.as_event())
+            yield _event("end", (payload.for_visitor() if visitor else payload).as_event())
             return
 
 

@@ -65,17 +65,32 @@ class RunRefused(Exception):
         super().__init__("Out of credits.")
 
 
-def start_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=False):
+class RunNotAllowed(Exception):
+    """A rule of the place the run starts from (an embed's limits) refuses it; `message`
+    is for the person who pressed the button."""
+
+    def __init__(self, message):
+        self.message = message
+        super().__init__(message)
+
+
+def start_run(
+    *, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=False,
+    visitor_id="", visitor_ip="", guard=None,
+):
     """Charge the payer one credit and open the Run, in one transaction.
 
     Returns (run, created). The same submission key returns the first run uncharged.
-    A run on the payer's own key (Gold) spends nothing. Raises RunRefused when the
-    payer has nothing to spend.
+    A run on the payer's own key (Gold) spends nothing. `guard()`, when given, runs
+    first inside the transaction and may raise RunNotAllowed (embed limits). Raises
+    RunRefused when the payer has nothing to spend.
     """
     with transaction.atomic():
         earlier = Run.objects.filter(payer=payer, submission_key=submission_key).first()
         if earlier:
             return earlier, False
+        if guard:
+            guard()
         entry = None
         if not own_key:
             try:
@@ -94,6 +109,8 @@ def start_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, o
                     model=pickaxe.model,
                     entry=entry,
                     own_key=own_key,
+                    visitor_id=visitor_id,
+                    visitor_ip=visitor_ip,
                     started_at=timezone.now(),
                 )
         except IntegrityError:  # the same own-key submission posted twice at once

@@ -1,0 +1,51 @@
+"""Embeds: a pickaxe on any website in an <iframe>, addressed by an unguessable token.
+
+Every embed run is paid by the pickaxe's owner. Limits per visitor, per IP and per
+owner per minute are counted from the runs in the database, so they hold across
+any number of web processes.
+"""
+
+import secrets
+
+from django.db import models
+
+from pickaxes.models import Pickaxe
+
+
+def new_token():
+    return secrets.token_urlsafe(18)
+
+
+class Embed(models.Model):
+    class Period(models.TextChoices):
+        DAY = "day", "per day"
+        DAYS_30 = "30days", "per 30 days"
+        EVER = "ever", "ever"
+
+    class Theme(models.TextChoices):
+        LIGHT = "light", "Light"
+        DARK = "dark", "Dark"
+
+    pickaxe = models.OneToOneField(Pickaxe, on_delete=models.CASCADE, related_name="embed")
+    token = models.CharField(max_length=40, unique=True, default=new_token)
+    enabled = models.BooleanField(default=True)
+    runs_per_visitor = models.PositiveSmallIntegerField(
+        default=0, help_text="Prompt runs each visitor may make (0 = no limit)."
+    )
+    period = models.CharField(max_length=8, choices=Period.choices, default=Period.DAY)
+    allowed_domains = models.TextField(
+        blank=True, help_text="One domain per line, e.g. example.com. Empty = any website."
+    )
+    theme = models.CharField(max_length=5, choices=Theme.choices, default=Theme.LIGHT)
+    height = models.PositiveSmallIntegerField(default=560, help_text="Starting height in pixels.")
+    runs_per_ip_per_day = models.PositiveSmallIntegerField(
+        default=100, help_text="Backstop per network address, whatever the visitor id (0 = no limit)."
+    )
+    owner_emailed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"embed of {self.pickaxe}"
+
+    def domains(self):
+        return [line.strip().lower() for line in self.allowed_domains.splitlines() if line.strip()]

@@ -1,0 +1,150 @@
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from embeds import services
+from embeds.forms import EmbedSettingsForm
+from embeds.models import Embed
+from pickaxes import running
+from pickaxes import selectors as pickaxe_selectors
+from pickaxes.forms import run_form_class
+from pickaxes.models import Run
+
+VISITOR_COOKIE = "pkx_visitor"
+
+
+def _embed_or_404(token):
+    embed = Embed.objects.select_related("pickaxe__owner").filter(token=token, enabled=True).first()
+    if embed is None:
+        raise Http404("No such embed.")
+    return embed
+
+
+def _host(url):
+    return (urlsplit(url or "").hostname or "").lower()
+
+
+def _set_visitor_cookie(response, visitor_id):
+    # Django's set_cookie has no `partitioned` argument: write the header ourselves.
+    # The cookie only keeps the id across page loads; the signed form token carries it.
+    response.headers["Set-Cookie"] = (
+        f"{VISITOR_COOKIE}={visitor_id}; Max-Age=31536000; Path=/e/; SameSite=None; Secure; HttpOnly; Partitioned"
+    )
+
+
+def _frame_policy(response, embed):
+    """Only this view may be framed, and only by the allowed domains."""
+    response._csp_config = {"frame-ancestors": services.frame_ancestors(embed), "default-src": ["'self'"],
+                            "style-src": ["'self'"], "img-src": ["'self'", "data:"]}
+    return response
+
+
+@xframe_options_exempt
+def embed(request, token):
+    embed = _embed_or_404(token)
+    parent_host = _host(request.headers.get("Referer"))
+    if parent_host and parent_host != request.get_host().split(":")[0] and not services.host_allowed(embed, parent_host):
+        return _frame_policy(HttpResponseForbidden("This tool is not available on this website."), embed)
+    visitor_id = request.COOKIES.get(VISITOR_COOKIE) or services.new_visitor_id()
+    form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
+    token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
+    response = _render(request, embed, form, embed_token=token)
+    _set_visitor_cookie(response, visitor_id)
+    return response
+
+
+@csrf_exempt  # inside a third-party iframe there is no usable CSRF cookie: the signed token protects it
+@xframe_options_exempt
+async def embed_run(request, token):
+    if request.method != "POST":
+        return redirect("embed", token=token)
+    embed = await sync_to_async(_embed_or_404)(token)
+    wants_stream = "text/event-stream" in request.headers.get("Accept", "")
+    origin = _host(request.headers.get("Origin") or request.headers.get("Referer"))
+    if origin and origin != request.get_host().split(":")[0] and not services.host_allowed(embed, origin):
+        return HttpResponseForbidden("This tool is not available on this website.")
+    try:
+        visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
+    except services.BadFormToken as error:
+        return _refuse(request, embed, str(error), wants_stream, status=400)
+    if parent_host and not services.host_allowed(embed, parent_host):
+        return HttpResponseForbidden("This tool is not available on this website.")
+
+    form = run_form_class(embed.pickaxe)(request.POST)
+    if not await sync_to_async(form.is_valid)():
+        if wants_stream:
+            return running.event_stream_error(running.form_errors_text(form))
+        return await sync_to_async(_render)(request, embed, form, status=400)
+
+    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key not in ("submission_key", "embed_token")}
+    visitor_ip = services.hash_ip(request.META.get("REMOTE_ADDR", ""))
+    job = await running.begin(
+        pickaxe=embed.pickaxe,
+        payer=embed.pickaxe.owner,  # in an embed the pickaxe's owner always pays
+        submitted_by=None,
+        inputs=inputs,
+        # Keys are per payer: the visitor id keeps two visitors' keys apart.
+        submission_key=f"{visitor_id[:16]}-{form.cleaned_data['submission_key']}"[:64],
+        source=Run.Source.EMBED,
+        refusal=services.resting(embed),
+        visitor_id=visitor_id,
+        visitor_ip=visitor_ip,
+        guard=services.limits_guard(embed, visitor_id=visitor_id, visitor_ip=visitor_ip),
+    )
+    if wants_stream:
+        return StreamingHttpResponse(
+            running.sse_events(job, visitor=True), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    result = (await running.wait(job)).for_visitor()
+    fresh = run_form_class(embed.pickaxe)(initial={**inputs, "submission_key": services.new_visitor_id()})
+    token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
+    return await sync_to_async(_render)(request, embed, fresh, embed_token=token, result=result)
+
+
+def _render(request, embed, form, *, embed_token="", result=None, status=200):
+    context = {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token, "result": result}
+    return _frame_policy(render(request, "embeds/embed.html", context, status=status), embed)
+
+
+def _refuse(request, embed, message, wants_stream, *, status):
+    """A bad form token: nothing is charged; the visitor is told to reload."""
+    if wants_stream:
+        return running.event_stream_error(message)
+    result = running.RunResult(ok=False, message=message, visitor_safe=True)
+    return _render(request, embed, run_form_class(embed.pickaxe)(request.POST), result=result, status=status)
+
+
+@login_required
+def settings_page(request, slug):
+    pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
+    embed = services.embed_for(pickaxe)
+    form = EmbedSettingsForm(request.POST or None, instance=embed)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Embed settings saved.")
+        return redirect("embed_settings", slug=slug)
+    embed_url = request.build_absolute_uri(reverse("embed", args=[embed.token]))
+    origin = request.build_absolute_uri("/").rstrip("/")
+    return render(
+        request,
+        "embeds/settings.html",
+        {"pickaxe": pickaxe, "embed": embed, "form": form, "embed_url": embed_url, "origin": origin,
+         "visitors": pickaxe_selectors.embed_visitor_count(pickaxe)},
+    )
+
+
+@login_required
+@require_POST
+def rotate(request, slug):
+    pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
+    services.rotate_token(services.embed_for(pickaxe))
+    messages.success(request, "The embed has a new address. Replace the snippet on your site: the old one has stopped working.")
+    return redirect("embed_settings", slug=slug)
