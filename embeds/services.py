@@ -5,6 +5,7 @@ the embed row, so the limits hold exactly across any number of web processes.
 """
 
 import hashlib
+import secrets
 import hmac
 from datetime import timedelta
 
@@ -42,7 +43,7 @@ def rotate_token(embed):
 
 
 def new_visitor_id():
-    return signing.get_random_string(32)
+    return secrets.token_hex(16)
 
 
 def issue_form_token(embed, *, visitor_id, parent_host):
@@ -126,7 +127,7 @@ def _limit_message(embed, again_at):
     if again_at is None:
         return f"You have used all {count} runs of this tool. Thank you for trying it!"
     when = format_date(timezone.localtime(again_at), "j M \\a\\t H:i T")
-    return f"You have reached this tool's limit for now. You can run it again on {when}."
+    return f"You have reached the limit of this tool for now. You can run it again on {when}."
 
 
 def resting(embed):

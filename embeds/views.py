@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,13 +17,18 @@ from embeds.models import Embed
 from pickaxes import running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class
-from pickaxes.models import Run
+from pickaxes.models import InputField, Run
 
 VISITOR_COOKIE = "pkx_visitor"
 
 
 def _embed_or_404(token):
-    embed = Embed.objects.select_related("pickaxe__owner").filter(token=token, enabled=True).first()
+    embed = (
+        Embed.objects.select_related("pickaxe__owner")
+        .prefetch_related(Prefetch("pickaxe__fields", queryset=InputField.objects.order_by("position", "id")))
+        .filter(token=token, enabled=True)
+        .first()
+    )
     if embed is None:
         raise Http404("No such embed.")
     return embed
@@ -74,7 +80,7 @@ async def embed_run(request, token):
     try:
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
     except services.BadFormToken as error:
-        return _refuse(request, embed, str(error), wants_stream, status=400)
+        return await sync_to_async(_refuse)(request, embed, str(error), wants_stream, status=400)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
 

@@ -1,0 +1,29 @@
+import re
+
+import pytest
+
+from embeds.services import embed_for
+
+
+@pytest.fixture
+def embed(pickaxe):
+    return embed_for(pickaxe)
+
+
+def embed_form(client, embed, **headers):
+    """Open the embed as a browser in an iframe would; returns (response, hidden fields)."""
+    response = client.get(f"/e/{embed.token}/", **headers)
+    # The visitor cookie is a hand-written Set-Cookie header (for `Partitioned`), which
+    # Django's test client does not read: keep it as a browser would.
+    cookie = response.headers.get("Set-Cookie", "")
+    if cookie.startswith("pkx_visitor="):
+        client.cookies["pkx_visitor"] = cookie.split(";", 1)[0].split("=", 1)[1]
+    html = response.content.decode()
+    fields = dict(re.findall(r'name="(embed_token|submission_key)" value="([^"]*)"', html))
+    return response, fields
+
+
+def run_embed(client, embed, *, topic="the sea", fields=None, **headers):
+    if fields is None:
+        _, fields = embed_form(client, embed)
+    return client.post(f"/e/{embed.token}/run/", {"topic": topic, **fields}, **headers)

@@ -1,0 +1,186 @@
+"""The embed (DESIGN.md section 5): the owner pays, limits hold, visitors learn nothing of the owner."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail, signing
+from django.test import Client
+from django.utils import timezone
+
+from credits import selectors as credits
+from credits import services as credit_services
+from embeds import services
+from pickaxes.models import Run
+from tests.embeds.conftest import embed_form, run_embed
+
+
+def test_the_owner_pays_for_an_embed_run_and_the_visitor_needs_no_account(client, embed, fake_openai):
+    html = run_embed(client, embed).content.decode()
+    assert "Hello from the fake model" in html
+    run = Run.objects.get()
+    assert (run.payer, run.submitted_by, run.source) == (embed.pickaxe.owner, None, "embed")
+    assert run.visitor_id and run.visitor_ip
+    assert credits.balance(embed.pickaxe.owner) == 24
+
+
+def test_the_same_embed_submission_twice_charges_once(client, embed, fake_openai):
+    _, fields = embed_form(client, embed)
+    run_embed(client, embed, fields=fields)
+    run_embed(client, embed, fields=fields)
+    assert Run.objects.count() == 1 and credits.balance(embed.pickaxe.owner) == 24
+
+
+@pytest.mark.parametrize("token", ["", "forged-token", signing.dumps({"e": "other", "v": "x"}, salt=services.FORM_TOKEN_SALT)])
+def test_a_missing_or_forged_form_token_is_refused_and_charges_nothing(client, embed, fake_openai, token):
+    _, fields = embed_form(client, embed)
+    response = run_embed(client, embed, fields={**fields, "embed_token": token})
+    assert response.status_code == 400
+    assert "Reload the page" in response.content.decode()
+    assert not Run.objects.exists() and not fake_openai.requests
+
+
+def test_an_expired_form_token_is_refused_and_charges_nothing(client, embed, fake_openai, settings):
+    _, fields = embed_form(client, embed)
+    with time_machine.travel(timezone.now() + timedelta(seconds=settings.EMBED_FORM_TOKEN_MAX_AGE + 5)):
+        response = run_embed(client, embed, fields=fields)
+    assert response.status_code == 400 and "expired" in response.content.decode()
+    assert credits.balance(embed.pickaxe.owner) == 25
+
+
+def test_the_per_visitor_limit_stops_the_next_run_and_says_when(client, embed, fake_openai):
+    embed.runs_per_visitor, embed.period = 2, "day"
+    embed.save()
+    for _ in range(2):
+        assert "Hello from the fake model" in run_embed(client, embed).content.decode()
+    html = run_embed(client, embed).content.decode()
+    assert "reached the limit of this tool" in html and "run it again on" in html
+    assert Run.objects.count() == 2 and credits.balance(embed.pickaxe.owner) == 23
+    # Another visitor (another cookie) still may.
+    assert "Hello from the fake model" in run_embed(Client(), embed).content.decode()
+
+
+def test_the_per_visitor_limit_resets_after_its_period(client, embed, fake_openai):
+    embed.runs_per_visitor, embed.period = 1, "day"
+    embed.save()
+    run_embed(client, embed)
+    with time_machine.travel(timezone.now() + timedelta(days=1, seconds=1)):
+        assert "Hello from the fake model" in run_embed(client, embed).content.decode()
+
+
+def test_refunded_runs_do_not_count_against_a_visitor(client, embed, fake_openai):
+    embed.runs_per_visitor = 1
+    embed.save()
+    fake_openai.error_status = 500
+    run_embed(client, embed)
+    fake_openai.error_status = None
+    assert "Hello from the fake model" in run_embed(client, embed).content.decode()
+
+
+def test_clearing_cookies_does_not_get_past_the_per_ip_backstop(embed, fake_openai):
+    embed.runs_per_visitor, embed.runs_per_ip_per_day = 1, 2
+    embed.save()
+    for _ in range(2):
+        assert "Hello from the fake model" in run_embed(Client(), embed).content.decode()  # a fresh cookie each time
+    assert "reached the limit of this tool" in run_embed(Client(), embed).content.decode()
+    assert Run.objects.count() == 2
+
+
+def test_embed_runs_per_owner_per_minute_are_capped(embed, fake_openai, settings):
+    settings.EMBED_OWNER_RUNS_PER_MINUTE = 3
+    embed.runs_per_ip_per_day = 0
+    embed.save()
+    for _ in range(3):
+        run_embed(Client(), embed)
+    assert "very busy" in run_embed(Client(), embed).content.decode()
+    assert Run.objects.count() == 3
+
+
+def test_owner_out_of_credits_visitors_see_a_neutral_message_and_one_email_a_day(
+    embed, fake_openai, django_capture_on_commit_callbacks
+):
+    owner = embed.pickaxe.owner
+    credit_services.set_allowance(owner, 0, reason="test")
+    for _ in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            html = run_embed(Client(), embed).content.decode()
+        assert "This tool is resting. Please try again later." in html
+        assert "credit" not in html.lower() and owner.email not in html
+    assert not fake_openai.requests
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
+    with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
+        with django_capture_on_commit_callbacks(execute=True):
+            run_embed(Client(), embed)
+    assert len(mail.outbox) == 2
+
+
+def test_a_failed_embed_run_tells_the_visitor_nothing_about_the_owner(client, embed, fake_openai):
+    fake_openai.error_status = 500
+    html = run_embed(client, embed).content.decode()
+    assert "could not finish its answer" in html and "charged" not in html
+
+
+def test_a_post_from_a_site_not_on_the_allow_list_is_refused(client, embed, fake_openai):
+    embed.allowed_domains = "example.com"
+    embed.save()
+    response = run_embed(client, embed, HTTP_ORIGIN="https://evil.test")
+    assert response.status_code == 403 and not Run.objects.exists()
+    allowed = run_embed(client, embed, HTTP_ORIGIN="https://blog.example.com")
+    assert allowed.status_code == 200
+
+
+def test_a_token_issued_for_a_page_not_on_the_allow_list_is_refused(client, embed, fake_openai):
+    embed.allowed_domains = "example.com"
+    embed.save()
+    response, _ = embed_form(client, embed, HTTP_REFERER="https://evil.test/page")
+    assert response.status_code == 403
+
+
+def test_rotation_makes_the_old_address_answer_404(client, embed):
+    old = embed.token
+    client.force_login(embed.pickaxe.owner)
+    client.post(f"/studio/{embed.pickaxe.slug}/embed/rotate/")
+    embed.refresh_from_db()
+    assert embed.token != old
+    assert client.get(f"/e/{old}/").status_code == 404
+    assert client.post(f"/e/{old}/run/", {"topic": "x"}).status_code == 404
+    assert client.get(f"/e/{embed.token}/").status_code == 200
+
+
+def test_a_disabled_embed_answers_404(client, embed):
+    embed.enabled = False
+    embed.save()
+    assert client.get(f"/e/{embed.token}/").status_code == 404
+
+
+def test_the_visitor_cookie_is_partitioned_for_third_party_iframes(client, embed):
+    response, _ = embed_form(client, embed)
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("pkx_visitor=")
+    for attribute in ("SameSite=None", "Secure", "Partitioned", "HttpOnly", "Path=/e/"):
+        assert attribute in cookie
+
+
+def test_only_the_embed_may_be_framed_and_only_by_allowed_domains(client, embed):
+    response, _ = embed_form(client, embed)
+    assert "X-Frame-Options" not in response.headers
+    assert "frame-ancestors *" in response.headers["Content-Security-Policy"]
+    embed.allowed_domains = "example.com"
+    embed.save()
+    response, _ = embed_form(client, embed)
+    assert "frame-ancestors 'self' example.com:* *.example.com:*" in response.headers["Content-Security-Policy"]
+    page = client.get(f"/p/{embed.pickaxe.slug}/")
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+
+
+def test_embed_runs_show_on_the_owners_usage_page_with_distinct_visitors(embed, fake_openai):
+    run_embed(Client(), embed)
+    visitor = Client()
+    run_embed(visitor, embed)
+    run_embed(visitor, embed, topic="again")
+    owner = Client()
+    owner.force_login(embed.pickaxe.owner)
+    html = owner.get(f"/studio/{embed.pickaxe.slug}/usage/").content.decode()
+    assert '<strong data-testid="embed-runs">3</strong> runs by <strong data-testid="embed-visitors">2</strong>' in html
+    assert 'class="bar-embed"' in html
