@@ -17,7 +17,7 @@ class EntitlementAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         services.set_entitlement_by_staff(
-            obj.user, gold=obj.gold, packs_100=obj.packs_100, packs_250=obj.packs_250
+            obj.user, gold=obj.gold, packs_100=obj.packs_100, packs_250=obj.packs_250, staff=request.user
         )
         obj.refresh_from_db()
 

@@ -157,7 +157,7 @@ def apply_event(stored):
         if user is None:
             result = f"ignored: customer {customer_id} is not one of ours"
         else:
-            result = sync_customer(user)
+            result = sync_customer(user, cause=f"Stripe event {stored.event_id}")
             if stored.type == "invoice.payment_failed":
                 _email(user, "Your payment failed", "billing/email/payment_failed.txt")
     WebhookEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), result=result[:300])
@@ -178,7 +178,7 @@ def _user_for_customer(customer_id):
     return record.user if record else None
 
 
-def sync_customer(user):
+def sync_customer(user, *, cause="a re-read of Stripe"):
     """Re-read the customer's subscriptions from Stripe and make the Entitlement match.
 
     The only writer of Entitlement on the webhook path: the state is recomputed from
@@ -194,7 +194,7 @@ def sync_customer(user):
         if entitlement.synced_at and entitlement.synced_at > read_at:
             return "skipped: a newer read of Stripe was applied already"
         entitlement.synced_at = read_at
-        return apply_holdings(user, entitlement, **held)
+        return apply_holdings(user, entitlement, cause=cause, **held)
 
 
 def holdings(subscriptions):
@@ -229,7 +229,7 @@ def holdings(subscriptions):
     return held
 
 
-def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end):
+def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, cause):
     """Write what the user holds; on a change, tell credits the new allowance."""
     before = (entitlement.gold, entitlement.packs_100, entitlement.packs_250)
     was_gold = entitlement.gold
@@ -238,19 +238,21 @@ def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, cur
     entitlement.save()
     accounts.set_plan(user, User.Plan.GOLD if gold else User.Plan.FREE)
     if (gold, packs_100, packs_250) != before or entitlement._state.adding:
-        entitlement_changed.send(sender=Entitlement, user=user, allowance=entitlement.allowance)
+        entitlement_changed.send(sender=Entitlement, user=user, allowance=entitlement.allowance,
+                                 reason=f"{entitlement.describe()} ({cause})")
     if was_gold and not gold:
         transaction.on_commit(lambda: _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt"))
     return f"synced: {entitlement.describe()} ({status}), allowance {entitlement.allowance}"
 
 
-def set_entitlement_by_staff(user, *, gold, packs_100, packs_250):
+def set_entitlement_by_staff(user, *, gold, packs_100, packs_250, staff=None):
     """Staff set what a user holds (admin); the allowance re-syncs through the same signal."""
     with transaction.atomic():
         entitlement, _ = Entitlement.objects.select_for_update().get_or_create(user=user)
         status = Entitlement.Status.ACTIVE if (gold or packs_100 or packs_250) else Entitlement.Status.NONE
         return apply_holdings(user, entitlement, gold=gold, packs_100=packs_100, packs_250=packs_250,
-                              status=status, current_period_end=entitlement.current_period_end)
+                              status=status, current_period_end=entitlement.current_period_end,
+                              cause=f"set by staff {staff}" if staff else "set by staff")
 
 
 def _email(user, subject, template):

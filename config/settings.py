@@ -177,6 +177,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else 
 # Credits: each used credit returns this many days after it was used.
 CREDIT_REPLENISH_DAYS = env.int("CREDIT_REPLENISH_DAYS", default=30)
 FREE_ALLOWANCE = 25
+# Staff who are not superusers may grant or deduct at most this many credits at a time.
+STAFF_CREDIT_CEILING = env.int("STAFF_CREDIT_CEILING", default=100)
 
 # The language model. With no OPENAI_API_KEY the offline demo model answers (labelled
 # "demo"), so every flow works on a fresh machine; production refuses that unless told.

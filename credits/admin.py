@@ -1,17 +1,218 @@
-from django.contrib import admin
+"""The ledger in the admin (read-only, like everywhere) and the staff credit actions.
 
+The actions (grant, deduct, change the allowance, give back every credit in use) are
+offered on users by CreditActionsMixin; pickaxes/admin.py composes it into the user admin.
+Each goes through an intermediate form with a required reason, calls one service,
+and writes an admin log entry. Nothing edits or deletes an existing entry.
+"""
+
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from credits import services
 from credits.models import CreditAccount, Entry
+
+
+class StaffCreditForm(forms.Form):
+    reason = forms.CharField(max_length=400, help_text="Required: why. It is stored with the entry.")
+
+    def __init__(self, *args, staff, **kwargs):
+        self.staff = staff
+        super().__init__(*args, **kwargs)
+
+    def check_ceiling(self, amount):
+        ceiling = settings.STAFF_CREDIT_CEILING
+        if not self.staff.is_superuser and abs(amount) > ceiling:
+            raise forms.ValidationError(f"Above your ceiling of {ceiling} credits a time: ask a superuser.")
+        return amount
+
+
+class GrantForm(StaffCreditForm):
+    amount = forms.IntegerField(min_value=1, max_value=100000)
+    expires_on = forms.DateField(help_text="The bonus counts until the end of this day.", widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    field_order = ["amount", "expires_on", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expires_on"].initial = timezone.localdate() + timedelta(days=settings.CREDIT_REPLENISH_DAYS)
+
+    def clean_amount(self):
+        return self.check_ceiling(self.cleaned_data["amount"])
+
+    def clean_expires_on(self):
+        day = self.cleaned_data["expires_on"]
+        if day < timezone.localdate():
+            raise forms.ValidationError("Choose today or a later day.")
+        return day
+
+    def perform(self, user):
+        expires_at = timezone.make_aware(datetime.combine(self.cleaned_data["expires_on"], time.max))
+        services.grant(user, self.cleaned_data["amount"], expires_at=expires_at, reason=self.cleaned_data["reason"], staff=self.staff)
+        return f"Granted {self.cleaned_data['amount']} bonus credits until {self.cleaned_data['expires_on']}: {self.cleaned_data['reason']}"
+
+
+class DeductForm(StaffCreditForm):
+    amount = forms.IntegerField(min_value=1, max_value=100000, help_text="Counted like uses: they come back in 30 days.")
+    field_order = ["amount", "reason"]
+
+    def clean_amount(self):
+        return self.check_ceiling(self.cleaned_data["amount"])
+
+    def perform(self, user):
+        services.deduct(user, self.cleaned_data["amount"], reason=self.cleaned_data["reason"], staff=self.staff)
+        return f"Deducted {self.cleaned_data['amount']} credits: {self.cleaned_data['reason']}"
+
+
+class AllowanceForm(StaffCreditForm):
+    change = forms.IntegerField(help_text="Permanent: +N or −N credits in use at once, kept through plan changes.")
+    field_order = ["change", "reason"]
+
+    def clean_change(self):
+        change = self.cleaned_data["change"]
+        if change == 0:
+            raise forms.ValidationError("Enter a change other than 0.")
+        return self.check_ceiling(change)
+
+    def perform(self, user):
+        services.adjust_allowance(user, self.cleaned_data["change"], reason=self.cleaned_data["reason"], staff=self.staff)
+        return f"Changed the allowance by {self.cleaned_data['change']:+d}: {self.cleaned_data['reason']}"
+
+
+class ResetWindowForm(StaffCreditForm):
+    def perform(self, user):
+        count = services.reset_window(user, reason=self.cleaned_data["reason"], staff=self.staff)
+        return f"Gave back {count} credits in use: {self.cleaned_data['reason']}"
+
+
+# name: (title, form, permission)
+CREDIT_ACTIONS = {
+    "grant": ("Grant bonus credits", GrantForm, "credits.grant_credits"),
+    "deduct": ("Deduct credits", DeductForm, "credits.deduct_credits"),
+    "allowance": ("Change the permanent allowance", AllowanceForm, "credits.change_allowance"),
+    "reset": ("Give back every credit in use (reset the 30-day window)", ResetWindowForm, "credits.reset_window"),
+}
+
+
+class CreditActionsMixin:
+    """Credit actions for a user ModelAdmin: list actions and per-user pages. Staff see
+    an action only with its permission (has_<permission>_permission below)."""
+
+    actions = ["credits_grant", "credits_deduct", "credits_allowance", "credits_reset"]
+
+    @admin.action(description="Grant bonus credits…", permissions=["grant_credits"])
+    def credits_grant(self, request, queryset):
+        return self.credit_action(request, "grant", list(queryset), from_list=True)
+
+    @admin.action(description="Deduct credits…", permissions=["deduct_credits"])
+    def credits_deduct(self, request, queryset):
+        return self.credit_action(request, "deduct", list(queryset), from_list=True)
+
+    @admin.action(description="Change the permanent allowance…", permissions=["change_allowance"])
+    def credits_allowance(self, request, queryset):
+        return self.credit_action(request, "allowance", list(queryset), from_list=True)
+
+    @admin.action(description="Give back every credit in use…", permissions=["reset_window"])
+    def credits_reset(self, request, queryset):
+        return self.credit_action(request, "reset", list(queryset), from_list=True)
+
+    def has_grant_credits_permission(self, request):
+        return request.user.has_perm("credits.grant_credits")
+
+    def has_deduct_credits_permission(self, request):
+        return request.user.has_perm("credits.deduct_credits")
+
+    def has_change_allowance_permission(self, request):
+        return request.user.has_perm("credits.change_allowance")
+
+    def has_reset_window_permission(self, request):
+        return request.user.has_perm("credits.reset_window")
+
+    def get_urls(self):
+        custom = [
+            path("<int:user_id>/credits/<str:name>/", self.admin_site.admin_view(self.credit_action_view),
+                 name="accounts_user_credit_action"),
+        ]
+        return custom + super().get_urls()
+
+    def credit_action_view(self, request, user_id, name):
+        user = get_object_or_404(self.model, pk=user_id)
+        return self.credit_action(request, name, [user], from_list=False)
+
+    def credit_action(self, request, name, users, *, from_list):
+        if name not in CREDIT_ACTIONS:
+            raise PermissionDenied
+        title, form_class, permission = CREDIT_ACTIONS[name]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        data = request.POST if "apply" in request.POST else None
+        form = form_class(data, staff=request.user)
+        if form.is_valid():
+            for user in users:
+                message = form.perform(user)
+                self.log_change(request, user, message)
+            self.message_user(request, f"{message} ({len(users)} user{'s' if len(users) != 1 else ''}).", messages.SUCCESS)
+            if from_list:
+                return None
+            return redirect(reverse("admin:accounts_user_change", args=[users[0].pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "users": users,
+            "selected": [user.pk for user in users],
+            "action": f"credits_{name}",
+            "from_list": from_list,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/credits/credit_action.html", context)
+
+
+class SourceFilter(admin.SimpleListFilter):
+    title = "written by"
+    parameter_name = "by"
+
+    def lookups(self, request, model_admin):
+        return [("staff", "staff"), ("system", "the system")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "staff":
+            return queryset.filter(staff__isnull=False)
+        if self.value() == "system":
+            return queryset.filter(staff__isnull=True)
+        return queryset
 
 
 @admin.register(Entry)
 class EntryAdmin(admin.ModelAdmin):
     """The ledger is read-only here as everywhere: corrections are new entries."""
 
-    list_display = ["created_at", "account", "kind", "amount", "expires_at", "note", "staff"]
-    list_filter = ["kind", "created_at"]
+    list_display = ["created_at", "account", "kind", "amount", "expires_at", "note", "staff", "source"]
+    list_filter = ["kind", "created_at", SourceFilter, ("staff", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["account__user__email", "note", "key"]
-    list_select_related = ["account__user", "staff"]
+    list_select_related = ["account__user", "staff", "run"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="source")
+    def source(self, entry):
+        run = getattr(entry, "run", None)
+        if run is not None:
+            return format_html('<a href="{}">run {}</a>', reverse("admin:pickaxes_run_change", args=[run.pk]), run.pk)
+        if entry.note and "Stripe event " in entry.note:
+            event_id = entry.note.split("Stripe event ", 1)[1].split(")", 1)[0]
+            url = reverse("admin:billing_webhookevent_changelist") + f"?q={event_id}"
+            return format_html('<a href="{}">{}</a>', url, event_id)
+        return ""
 
     def has_add_permission(self, request):
         return False

@@ -76,6 +76,13 @@ class Entry(models.Model):
     class Meta:
         verbose_name_plural = "entries"
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("grant_credits", "Can grant bonus credits"),
+            ("deduct_credits", "Can deduct credits"),
+            ("change_allowance", "Can change a permanent allowance"),
+            ("reset_window", "Can give back every credit in use"),
+            ("refund_run", "Can refund a run"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["account", "key"],

@@ -12,9 +12,9 @@ def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
         services.open_account(instance)
 
 
-def sync_allowance(sender, user, allowance, **kwargs):
+def sync_allowance(sender, user, allowance, reason="plan changed", **kwargs):
     """A plan or pack changed: the allowance becomes the new total; used credits stay used."""
-    services.set_allowance(user, allowance, reason=f"plan changed: allowance {allowance}")
+    services.set_allowance(user, allowance, reason=reason)
 
 
 def connect():

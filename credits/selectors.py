@@ -1,6 +1,8 @@
 """Reads of the credit ledger. Each is a fixed number of queries, whatever the history."""
 
-from django.db.models import Subquery, Sum
+from datetime import timedelta
+
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -74,3 +76,32 @@ def recent_entries(user, *, limit=20):
     return list(
         _entries_of(user).select_related("staff").order_by("-created_at", "-id")[:limit]
     )
+
+
+def balance_history(user, *, days=60, now=None):
+    """[(moment, balance)] at the end of each of the last `days` days, from one query."""
+    now = now or timezone.now()
+    start = now - timedelta(days=days)
+    entries = list(
+        _entries_of(user)
+        .filter(created_at__lte=now)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=start))
+        .values_list("created_at", "expires_at", "amount")
+    )
+    points = []
+    for offset in range(days, -1, -1):
+        moment = now - timedelta(days=offset)
+        total = sum(
+            amount for created, expires, amount in entries if created <= moment and (expires is None or expires > moment)
+        )
+        points.append((moment, total))
+    return points
+
+
+def annotate_credits(users, *, now=None):
+    """Users with `credit_balance` and `credit_allowance`, in the same query (admin lists)."""
+    now = now or timezone.now()
+    per_account = Entry.objects.filter(account__user_id=OuterRef("pk")).values("account")
+    live = per_account.live(now).annotate(total=Sum("amount")).values("total")
+    allowance = per_account.filter(kind=Kind.ALLOWANCE).annotate(total=Sum("amount")).values("total")
+    return users.annotate(credit_balance=Subquery(live), credit_allowance=Subquery(allowance))

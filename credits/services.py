@@ -194,7 +194,7 @@ def _forget_empty_hint(account):
         account.save(update_fields=["empty_until"])
 
 
-def refund(entry, *, note=""):
+def refund(entry, *, note="", staff=None):
     """Give back the credit of a use at once; a use is refunded at most once.
 
     The refund expires with the use, so the pair cancels while it lasts.
@@ -214,9 +214,39 @@ def refund(entry, *, note=""):
             refund_of=entry,
             key=f"refund:{entry.pk}",
             note=note,
+            staff=staff,
         )
         _forget_empty_hint(account)
     return refund_entry
+
+
+def reset_window(user, *, reason, staff):
+    """Give back every credit now in use ("reset the 30-day window"): each live use or
+    deduction not yet refunded gets its refund, with the same expiry. Returns the count."""
+    reason = _require_reason(reason)
+    now = timezone.now()
+    with transaction.atomic():
+        account = _lock_account(user.pk)
+        in_use = Entry.objects.filter(
+            account=account, kind__in=[Kind.USE, Kind.DEDUCTION], expires_at__gt=now, refunded_by__isnull=True
+        )
+        refunds = [
+            Entry(
+                account=account,
+                created_at=now,
+                kind=Kind.REFUND,
+                amount=-entry.amount,
+                expires_at=entry.expires_at,
+                refund_of=entry,
+                key=f"refund:{entry.pk}",
+                note=reason,
+                staff=staff,
+            )
+            for entry in in_use
+        ]
+        Entry.objects.bulk_create(refunds)
+        _forget_empty_hint(account)
+    return sum(entry.amount for entry in refunds)
 
 
 def _require_reason(reason):

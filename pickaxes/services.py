@@ -180,3 +180,15 @@ def current_balance(user):
     by a dead worker (so their refunds count)."""
     close_stale_runs(payer=user)
     return credit_selectors.available(user)
+
+
+def refund_run(run, *, reason, staff):
+    """Staff give back a run's credit (once); the run is marked refunded."""
+    if run.entry_id is None:
+        raise ValueError("This run spent no credit (own key), so there is nothing to refund.")
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        credits.refund(locked.entry, note=reason, staff=staff)
+        locked.refunded = True
+        locked.save(update_fields=["refunded"])
+    run.refresh_from_db()

@@ -1,0 +1,191 @@
+"""Staff tools in the admin: each credit action through the admin views, audited and safe."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
+
+from credits import selectors as credits
+from credits import services as credit_services
+from credits.models import Entry
+from pickaxes import services as pickaxe_services
+from pickaxes.models import Pickaxe, Run
+
+ACTION_URL = "/admin/accounts/user/{}/credits/{}/"
+
+
+@pytest.fixture
+def superuser(make_user):
+    return make_user(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def support(make_user):
+    member = make_user(is_staff=True)
+    member.groups.add(Group.objects.get(name="Support"))
+    return member
+
+
+@pytest.fixture
+def plain_staff(make_user):
+    return make_user(is_staff=True)
+
+
+def test_bonus_grants_grant_with_a_reason_records_staff_and_an_admin_log(client, superuser, user):
+    client.force_login(superuser)
+    response = client.post(ACTION_URL.format(user.pk, "grant"),
+                           {"amount": "50", "expires_on": "2099-01-01", "reason": "conference raffle", "apply": "1"})
+    assert response.status_code == 302
+    entry = Entry.objects.get(kind="bonus")
+    assert (entry.amount, entry.staff, entry.note) == (50, superuser, "conference raffle")
+    assert credits.balance(user) == 75
+    assert LogEntry.objects.filter(object_id=str(user.pk), change_message__contains="Granted 50").exists()
+
+
+def test_bonus_grants_need_a_reason(client, superuser, user):
+    client.force_login(superuser)
+    response = client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "50", "expires_on": "2099-01-01", "reason": "", "apply": "1"})
+    assert response.status_code == 200 and "This field is required" in response.content.decode()
+    assert not Entry.objects.filter(kind="bonus").exists()
+
+
+def test_bonus_grants_deduct_counts_like_uses(client, superuser, user):
+    client.force_login(superuser)
+    client.post(ACTION_URL.format(user.pk, "deduct"), {"amount": "10", "reason": "refund abuse", "apply": "1"})
+    entry = Entry.objects.get(kind="deduction")
+    assert (entry.amount, entry.staff) == (-10, superuser)
+    assert credits.balance(user) == 15
+
+
+def test_bonus_grants_permanent_allowance_change(client, superuser, user):
+    client.force_login(superuser)
+    client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "-5", "reason": "downgrade by contract", "apply": "1"})
+    assert credits.allowance(user) == 20
+    response = client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "0", "reason": "x", "apply": "1"})
+    assert "other than 0" in response.content.decode()
+
+
+def test_reset_the_30_day_window_gives_back_every_credit_in_use(client, superuser, user):
+    for _ in range(5):
+        credit_services.spend(user)
+    credit_services.deduct(user, 3, reason="earlier")
+    client.force_login(superuser)
+    client.post(ACTION_URL.format(user.pk, "reset"), {"reason": "outage on 3 Dec", "apply": "1"})
+    assert credits.balance(user) == 25
+    assert Entry.objects.filter(kind="refund", staff=superuser).count() == 6
+    assert Entry.objects.filter(account__user=user).count() == 1 + 6 + 6  # nothing edited or deleted
+
+
+def test_grant_from_the_user_list_to_several_users(client, superuser, make_user):
+    first, second = make_user(), make_user()
+    client.force_login(superuser)
+    data = {"action": "credits_grant", "_selected_action": [first.pk, second.pk]}
+    page = client.post("/admin/accounts/user/", data)
+    assert "Grant bonus credits" in page.content.decode()
+    client.post("/admin/accounts/user/", {**data, "amount": "7", "expires_on": "2099-01-01", "reason": "beta", "apply": "1"})
+    assert credits.balance(first) == credits.balance(second) == 32
+
+
+def test_refund_a_chosen_run(client, superuser, user, pickaxe):
+    run, _ = pickaxe_services.start_run(pickaxe=pickaxe, payer=user, submitted_by=user, inputs={},
+                                        submission_key="r" * 20, source="site")
+    pickaxe_services.finish_run(run, output="bad answer", model="m", prompt_tokens=1, completion_tokens=1)
+    client.force_login(superuser)
+    data = {"action": "refund", "_selected_action": [run.pk], "reason": "wrong output", "apply": "1"}
+    client.post("/admin/pickaxes/run/", data)
+    run.refresh_from_db()
+    assert run.refunded and credits.balance(user) == 25
+    assert Entry.objects.get(kind="refund").staff == superuser
+    client.post("/admin/pickaxes/run/", data)  # twice: refused, not doubled
+    assert credits.balance(user) == 25
+
+
+def test_support_staff_may_grant_up_to_the_ceiling(client, support, user, settings):
+    settings.STAFF_CREDIT_CEILING = 100
+    client.force_login(support)
+    response = client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "101", "expires_on": "2099-01-01", "reason": "big", "apply": "1"})
+    assert "Above your ceiling of 100" in response.content.decode()
+    assert credits.balance(user) == 25
+    client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": "2099-01-01", "reason": "ok", "apply": "1"})
+    assert credits.balance(user) == 125
+
+
+def test_superusers_may_go_above_the_ceiling(client, superuser, user, settings):
+    settings.STAFF_CREDIT_CEILING = 10
+    client.force_login(superuser)
+    client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "500", "expires_on": "2099-01-01", "reason": "partner", "apply": "1"})
+    assert credits.balance(user) == 525
+
+
+def test_support_staff_do_not_get_the_actions_outside_their_permissions(client, support, user):
+    client.force_login(support)
+    assert client.get(ACTION_URL.format(user.pk, "allowance")).status_code == 403
+    assert client.get(ACTION_URL.format(user.pk, "reset")).status_code == 403
+    page = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "Grant bonus credits" in page and "Change the permanent allowance" not in page
+
+
+def test_staff_without_the_permission_do_not_see_the_actions(client, plain_staff, user):
+    from django.contrib.auth.models import Permission
+
+    plain_staff.user_permissions.add(Permission.objects.get(codename="view_user"), Permission.objects.get(codename="change_user"))
+    client.force_login(plain_staff)
+    listing = client.get("/admin/accounts/user/").content.decode()
+    assert "credits_grant" not in listing
+    assert client.get(ACTION_URL.format(user.pk, "grant")).status_code == 403
+    assert "Grant bonus credits" not in client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+
+
+def test_the_ledger_in_the_admin_is_read_only_and_filterable(client, superuser, user):
+    credit_services.grant(user, 5, reason="x", staff=superuser)
+    client.force_login(superuser)
+    entry = Entry.objects.get(kind="bonus")
+    assert client.get("/admin/credits/entry/?kind__exact=bonus").status_code == 200
+    assert client.get(f"/admin/credits/entry/?staff__id__exact={superuser.pk}").status_code == 200
+    assert client.get("/admin/credits/entry/add/").status_code == 403
+    assert client.post(f"/admin/credits/entry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Entry.objects.filter(pk=entry.pk).exists()
+
+
+def test_user_pages_show_plan_balance_allowance_chart_and_key_status(client, superuser, user, django_assert_max_num_queries):
+    credit_services.spend(user)
+    client.force_login(superuser)
+    listing = client.get("/admin/accounts/user/?q=" + user.email).content.decode()
+    assert '<td class="field-balance">24</td>' in listing and '<td class="field-allowance">25</td>' in listing
+    detail = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert 'data-testid="balance-chart"' in detail and "not set" in detail
+
+
+def test_setting_the_plan_on_the_user_page_resyncs_the_allowance(client, superuser, user):
+    client.force_login(superuser)
+    page = client.get(f"/admin/accounts/user/{user.pk}/change/")
+    form = page.context["adminform"].form
+    data = {key: value for key, value in form.initial.items() if value is not None and key in form.fields}
+    data.update({
+        "email": user.email, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "is_active": "on",
+        "entitlement-TOTAL_FORMS": "1", "entitlement-INITIAL_FORMS": "0", "entitlement-MIN_NUM_FORMS": "0",
+        "entitlement-MAX_NUM_FORMS": "1", "entitlement-0-gold": "on", "entitlement-0-packs_100": "1",
+        "entitlement-0-packs_250": "0", "entitlement-0-user": str(user.pk),
+    })
+    data.pop("password", None)
+    data.pop("groups", None)
+    data.pop("user_permissions", None)
+    response = client.post(f"/admin/accounts/user/{user.pk}/change/", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert credits.allowance(user) == 1100
+    user.refresh_from_db()
+    assert user.plan == "gold"
+
+
+def test_unpublish_a_pickaxe(client, superuser, pickaxe):
+    client.force_login(superuser)
+    client.post("/admin/pickaxes/pickaxe/", {"action": "unpublish", "_selected_action": [pickaxe.pk]})
+    pickaxe.refresh_from_db()
+    assert pickaxe.visibility == Pickaxe.Visibility.PRIVATE
+    assert client.get(f"/p/{pickaxe.slug}/").status_code == 404
+
+
+def test_runs_in_the_admin_filter_by_status(client, superuser, user, pickaxe):
+    pickaxe_services.start_run(pickaxe=pickaxe, payer=user, submitted_by=user, inputs={}, submission_key="s" * 20, source="site")
+    client.force_login(superuser)
+    assert "1 credit" in client.get("/admin/pickaxes/run/?status__exact=running").content.decode()
+    assert Run.objects.count() == 1
