@@ -16,7 +16,7 @@ class EmbedSettingsForm(forms.ModelForm):
             "allowed_domains": forms.Textarea(attrs={"rows": 3, "placeholder": "example.com\nblog.example.org"}),
             "height": forms.NumberInput(attrs={"min": 200, "max": 2000}),
         }
-        labels = {"runs_per_visitor": "Prompt runs per user", "runs_per_ip_per_day": "Runs per network address per day"}
+        labels = {"runs_per_visitor": "Prompt runs per user", "runs_per_ip_per_day": "Runs per address a day"}
 
     def clean_runs_per_visitor(self):
         value = self.cleaned_data["runs_per_visitor"]

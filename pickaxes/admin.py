@@ -130,6 +130,9 @@ class StaffUserAdmin(CreditActionsMixin, UserAdmin):
     readonly_fields = ["plan", "own_key_status", "last_login", "date_joined"]
     change_form_template = "admin/accounts/user/change_form.html"
 
+    def get_inlines(self, request, obj=None):
+        return self.inlines if obj is not None else []  # the add page stays Django's two-step form
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None:

@@ -4,7 +4,8 @@
   if (window.parent === window) return;
   var last = 0;
   function report() {
-    var height = Math.ceil(document.documentElement.scrollHeight);
+    // The content's own height (scrollHeight never drops below the frame's, so it could not shrink).
+    var height = Math.ceil(document.body.getBoundingClientRect().height);
     if (height !== last) {
       last = height;
       window.parent.postMessage({ type: "pickaxe:height", height: height }, "*");
