@@ -26,6 +26,7 @@ test: install
 
 bench: install
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/streams.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis staticfiles

@@ -59,7 +59,7 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app process; development uses runserver's.
-    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(1, "config.middleware.AsyncWhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -90,8 +90,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20}
     )
 else:
-    # Under ASGI a persistent connection would leak across event-loop threads.
+    # Under ASGI a persistent connection would leak across event-loop threads. A pool per
+    # process caps the connections: a burst of runs waits for one instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if env.int("DATABASE_POOL_MAX_SIZE", default=20):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
+            "timeout": 30,
+        }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
@@ -205,6 +212,8 @@ STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own; tes
 # Development derives one from SECRET_KEY; production must set its own.
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
 if not FIELD_ENCRYPTION_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS must be set when DEBUG is off.")
     import base64
     import hashlib
 

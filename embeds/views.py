@@ -106,6 +106,7 @@ async def embed_run(request, token):
         guard=services.limits_guard(embed, visitor_id=visitor_id, visitor_ip=visitor_ip),
     )
     if wants_stream:
+        await running.release_connection()  # the stream itself needs none
         return StreamingHttpResponse(
             running.sse_events(job, visitor=True), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )

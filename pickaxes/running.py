@@ -1,16 +1,20 @@
 """The async side of a run: call the model, stream its output, record the result.
 
 The model call runs in a task of its own, so a browser that goes away mid-stream does
-not stop the run from being recorded (and charged, once output has started). The
-database work is the sync services, called through sync_to_async: Django transactions
-do not work in async code.
+not stop the run from being recorded (and charged, once output has started). The task
+runs in a fresh context, so it never depends on the request's executor, which ends
+when the view returns. The database work is the sync services, called through
+`database()`: Django transactions do not work in async code, and each step gives its
+connection back at once, so an open stream holds no database connection.
 """
 
 import asyncio
+import contextvars
 import json
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.http import StreamingHttpResponse
 from django.template.defaultfilters import date as format_date
 from django.urls import reverse
@@ -22,6 +26,27 @@ from pickaxes.models import Run
 from pickaxes.output import render_output
 
 _running_tasks = set()  # strong references, so the event loop does not drop running tasks
+
+
+def _then_release(func):
+    def call(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:  # (tests run inside one transaction)
+                connection.close()
+
+    return call
+
+
+async def database(func, *args, **kwargs):
+    """Run a sync database step from async code, then give its connection back."""
+    return await sync_to_async(_then_release(func))(*args, **kwargs)
+
+
+async def release_connection():
+    """Give back the request's own connection before a long stream starts."""
+    await database(lambda: None)
 
 
 @dataclass
@@ -73,18 +98,19 @@ async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source,
     next_return_at)` builds what an out-of-credits payer's visitor sees (embeds show a
     neutral message); `run_fields` go to services.start_run (visitor, guard).
     """
-    own_key = await sync_to_async(accounts.usable_own_api_key)(payer)
+    own_key = await database(accounts.usable_own_api_key, payer)
     try:
-        run, created = await sync_to_async(services.start_run)(
+        run, created = await database(
+            services.start_run,
             pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, inputs=inputs,
             submission_key=submission_key, source=source, own_key=bool(own_key), **run_fields,
         )
     except services.RunRefused as refused:
-        return Job(result=await sync_to_async(refusal or _refusal)(payer, refused.next_return_at))
+        return Job(result=await database(refusal or _refusal, payer, refused.next_return_at))
     except services.RunNotAllowed as not_allowed:
         return Job(result=RunResult(ok=False, message=not_allowed.message, visitor_safe=True))
     if not created:
-        return Job(result=await sync_to_async(_repeated)(run))
+        return Job(result=await database(_repeated, run))
 
     completion = llm.start_completion(
         model=pickaxe.model,
@@ -95,7 +121,9 @@ async def begin(*, pickaxe, payer, submitted_by, inputs, submission_key, source,
         api_key=own_key if run.own_key else None,
     )
     job = Job()
-    job.task = asyncio.create_task(_drive(run, completion, job.queue))
+    # A fresh context: the run's database steps never use the request's executor, which
+    # quits when the view returns (asgiref then gives them its shared sync thread).
+    job.task = asyncio.create_task(_drive(run, completion, job.queue), context=contextvars.Context())
     _running_tasks.add(job.task)
     job.task.add_done_callback(_running_tasks.discard)
     return job
@@ -106,24 +134,26 @@ async def _drive(run, completion, queue):
     try:
         async for text in completion:
             if not parts:
-                await sync_to_async(services.mark_output_started)(run)
+                await database(services.mark_output_started, run)
             parts.append(text)
             queue.put_nowait(("delta", text))
     except llm.ModelError as error:
-        await sync_to_async(services.fail_run)(run, error=error.message, output="".join(parts))
+        await database(services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:
         # Anything unexpected still closes the run (refunded if nothing came out).
-        await asyncio.shield(sync_to_async(services.fail_run)(run, error="The run stopped unexpectedly.", output="".join(parts)))
+        failing = database(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
+        await asyncio.shield(failing)
         raise
     else:
-        await sync_to_async(services.finish_run)(
+        await database(
+            services.finish_run,
             run,
             output="".join(parts),
             model=completion.model_label,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
         )
-    result = await sync_to_async(_outcome)(run)
+    result = await database(_outcome, run)
     queue.put_nowait(("end", result))
     return result
 
@@ -163,10 +193,11 @@ def event_stream_error(message, *, login_url=""):
 
 
 def form_errors_text(form):
-    return "Check the form: " + " ".join(
-        f"{form.fields[name].label if name in form.fields else name}: {' '.join(errors)}"
-        for name, errors in form.errors.items()
-    )
+    def label(name):
+        field = form.fields.get(name)
+        return f"{field.label}: " if field is not None and field.label and not field.widget.is_hidden else ""
+
+    return "Check the form: " + " ".join(f"{label(name)}{' '.join(errors)}" for name, errors in form.errors.items())
 
 
 def _event(name, data):

@@ -95,6 +95,7 @@ async def run(request, slug):
         source=Run.Source.TEST if testing else Run.Source.SITE,
     )
     if wants_stream:
+        await running.release_connection()  # the stream itself needs none
         return StreamingHttpResponse(
             running.sse_events(job), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )

@@ -19,6 +19,7 @@ out where `connections[alias]` creates one rather than set in each thread before
 """
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import socket
 import threading
 import time
@@ -27,6 +28,7 @@ import uvicorn
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import SynchronousOnlyOperation
+from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test.utils import modify_settings
@@ -160,6 +162,11 @@ class AsgiLiveServer:
             timeout_graceful_shutdown=2,
         )
         self._server = uvicorn.Server(config)
+        # asgiref's shared sync thread (used by a run's database steps, which have no
+        # request executor) outlives one server: give each server a fresh one, so no
+        # thread keeps a connection object from an earlier test.
+        self._previous_executor = SyncToAsync.single_thread_executor
+        SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asgi-sync")
         self._allowed_hosts.enable()
         self._shared.__enter__()
         self.loop_guard.__enter__()
@@ -210,6 +217,8 @@ class AsgiLiveServer:
             self._socket.close()
         if self._active:
             self._active = False
+            SyncToAsync.single_thread_executor.shutdown(wait=True)
+            SyncToAsync.single_thread_executor = self._previous_executor
             self.loop_guard.__exit__(None, None, None)
             self._shared.__exit__(None, None, None)
             self._allowed_hosts.disable()
