@@ -72,6 +72,8 @@ def recreate_database(url):
 
 def setup_django():
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Each thread holds its own connection, as each web request would: no per-process cap.
+    os.environ["DATABASE_POOL_MAX_SIZE"] = "0"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)

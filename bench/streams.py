@@ -985,8 +985,12 @@ def main():
     }
     for name in ("OPENAI_BASE_URL", "WEB_CONCURRENCY", "PORT", "GUNICORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE"):
         server_env.pop(name, None)
-    setup_django({k: server_env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
-                                              "OPENAI_API_KEY", "FIELD_ENCRYPTION_KEYS", "LOG_LEVEL")})
+    setup_django({
+        **{k: server_env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
+                                      "OPENAI_API_KEY", "FIELD_ENCRYPTION_KEYS", "LOG_LEVEL")},
+        # This process holds one connection per metering task itself: no pool cap here.
+        "DATABASE_POOL_MAX_SIZE": "0",
+    })
     users, sessions = create_users()
     from django.db import connection
 

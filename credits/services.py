@@ -68,28 +68,52 @@ def _lock_account(user_id):
 def spend(user, *, key=None, note=""):
     """Use one credit now; the same `key` spends once and returns the first entry.
 
-    Raises OutOfCredits, without writing a use, when the balance is below 1.
+    Raises OutOfCredits, without writing a use, when the balance is below 1. On
+    PostgreSQL this is one call to credits_spend() (migration 0006), which holds the
+    row lock only for the few statements inside the server; SQLite runs the same
+    steps here.
     """
-    account_id, empty_until, earlier_id = _read_without_lock(user.pk, key)
-    if earlier_id:
-        return _earlier_use(earlier_id)
-    # A payer known to be empty is refused here, not in the queue for the row lock.
-    if empty_until and empty_until > timezone.now():
-        raise OutOfCredits(empty_until)
-
-    account_id = account_id or _open_account(user.pk).pk
-    admit = _admit_on_postgresql if connection.vendor == "postgresql" else _admit
-    entry, next_return_at = admit(account_id, key=key, note=note)
+    spend_steps = _spend_on_postgresql if connection.vendor == "postgresql" else _spend_here
+    entry, next_return_at = spend_steps(user.pk, key=key, note=note)
     if entry is None:
         raise OutOfCredits(next_return_at)
     return entry
+
+
+def _spend_here(user_id, *, key, note):
+    """credits_spend()'s steps in Python: an unlocked read (a payer known to be empty is
+    refused without queueing for the lock), then the locked admission."""
+    account_id, empty_until, earlier_id = _read_without_lock(user_id, key)
+    if earlier_id:
+        return _earlier_use(earlier_id), None
+    if empty_until and empty_until > timezone.now():
+        return None, empty_until
+    return _admit(account_id or _open_account(user_id).pk, key=key, note=note)
+
+
+def _spend_on_postgresql(user_id, *, key, note):
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT outcome, next_return_at, entry_id, entry_account FROM credits_spend(%s, %s, %s, %s, %s)",
+            [user_id, key, now, now + replenish_period(), note],
+        )
+        outcome, next_return_at, entry_id, account_id = cursor.fetchone()
+    if outcome == "no-account":
+        _open_account(user_id)
+        return _spend_on_postgresql(user_id, key=key, note=note)
+    if outcome == "spent":
+        return _new_use(account_id, now=now, key=key, note=note, pk=entry_id), None
+    if outcome == "earlier":
+        return _earlier_use(entry_id), None
+    return None, next_return_at
 
 
 def _read_without_lock(user_id, key):
     """(account id, "empty until" hint, id of an earlier entry with `key`) in one query.
 
     Raw SQL because this runs before every spend and every refusal: the ORM's query
-    building costs four times the round trip here (see bench/README.md).
+    building costs four times the round trip (see bench/README.md).
     """
     with connection.cursor() as cursor:
         cursor.execute(
@@ -110,8 +134,7 @@ def _read_without_lock(user_id, key):
 def _admit(account_id, *, key, note):
     """Lock, check the key and the balance, write the use or the "empty until" hint.
 
-    Returns (entry, None) or (None, next_return_at). PostgreSQL runs these same steps
-    server-side in credits_spend() (migration 0003), holding the lock for microseconds.
+    Returns (entry, None) or (None, next_return_at).
     """
     with transaction.atomic():
         account = CreditAccount.objects.select_for_update().get(pk=account_id)
@@ -127,21 +150,6 @@ def _admit(account_id, *, key, note):
         if next_return_at:
             account.empty_until = next_return_at
             account.save(update_fields=["empty_until"])
-    return None, next_return_at
-
-
-def _admit_on_postgresql(account_id, *, key, note):
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT outcome, next_return_at, entry_id FROM credits_spend(%s, %s, %s, %s, %s)",
-            [account_id, key, now, now + replenish_period(), note],
-        )
-        outcome, next_return_at, entry_id = cursor.fetchone()
-    if outcome == "spent":
-        return _new_use(account_id, now=now, key=key, note=note, pk=entry_id), None
-    if outcome == "earlier":
-        return _earlier_use(entry_id), None
     return None, next_return_at
 
 
