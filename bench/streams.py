@@ -33,7 +33,6 @@ import resource
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlencode, urlsplit
+
+from run import ms, percentile  # bench/run.py (this folder is on sys.path when run as a script)
 
 ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "pickaxe_streams_bench"  # dropped and re-created: never any other name
@@ -96,17 +97,6 @@ def free_port():
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-def percentile(values, p):
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
-
-
-def ms(seconds):
-    return seconds * 1000.0
 
 
 def mib(nbytes):
