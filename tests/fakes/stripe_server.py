@@ -1090,7 +1090,7 @@ class FakeStripeServer:
         if mode not in ("payment", "setup", "subscription"):
             if mode is None:
                 raise StripeError(400, "Missing required param: mode.", param="mode")
-            raise StripeError(400, f"Invalid mode: must be one of payment, setup, or subscription", param="mode")
+            raise StripeError(400, "Invalid mode: must be one of payment, setup, or subscription", param="mode")
         customer = params.get("customer") or None
         if customer and params.get("customer_email"):
             raise StripeError(

@@ -8,7 +8,6 @@ import pytest
 
 from pickaxes import llm
 from pickaxes.llm import ModelError
-from tests.fakes.fixtures import fake_openai  # noqa: F401
 
 REQUEST = {
     "model": "gpt-4o-mini",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pickaxes.models import InputField, Pickaxe
+from pickaxes.models import Pickaxe
 from tests.pickaxes.factories import PickaxeFactory
 
 
