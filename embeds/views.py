@@ -4,7 +4,7 @@ from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
+from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -106,10 +106,7 @@ async def embed_run(request, token):
         guard=services.limits_guard(embed, visitor_id=visitor_id, visitor_ip=visitor_ip),
     )
     if wants_stream:
-        await running.release_connection()  # the stream itself needs none
-        return StreamingHttpResponse(
-            running.sse_events(job, visitor=True), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        return await running.stream_response(job, visitor=True)
     result = (await running.wait(job)).for_visitor()
     fresh = run_form_class(embed.pickaxe)(initial={**inputs, "submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)

@@ -44,9 +44,13 @@ async def database(func, *args, **kwargs):
     return await sync_to_async(_then_release(func))(*args, **kwargs)
 
 
-async def release_connection():
-    """Give back the request's own connection before a long stream starts."""
+async def stream_response(job, *, visitor=False):
+    """The run as server-sent events. The request's own connection is given back first:
+    the stream itself needs none."""
     await database(lambda: None)
+    return StreamingHttpResponse(
+        sse_events(job, visitor=visitor), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @dataclass

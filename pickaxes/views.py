@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -95,10 +95,7 @@ async def run(request, slug):
         source=Run.Source.TEST if testing else Run.Source.SITE,
     )
     if wants_stream:
-        await running.release_connection()  # the stream itself needs none
-        return StreamingHttpResponse(
-            running.sse_events(job), content_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        return await running.stream_response(job)
     result = await running.wait(job)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
     return await sync_to_async(_render_page)(request, pickaxe, fresh_form, result=result)
