@@ -1,11 +1,61 @@
 """The production entry point: gunicorn with uvicorn workers serves this ASGI app, so a
 streaming run holds a coroutine, not a worker (see README: Serving)."""
 
+import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-from django.core.asgi import get_asgi_application
+import django
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+
+class LentThreadsASGIHandler(ASGIHandler):
+    """Django's ASGI handler, with a sync thread lent to a request only while its response
+    is built.
+
+    Django gives each request a sync thread (for middleware, sync views and the database)
+    that lives until the whole response is sent. A streamed run is sent for seconds, so
+    1,000 open streams held 1,000 idle threads. Here a request borrows one of `threads`
+    single-thread executors while the middleware and the view run, and gives it back
+    before its body streams; a request that finds none free waits without a thread. What
+    runs after that (Django's request signals, the run's own database steps, which
+    pickaxes.running sends from a task of their own) uses asgiref's shared sync thread.
+    """
+
+    def __init__(self, *, threads):
+        super().__init__()
+        self.threads = threads
+        self._idle = None  # made on the serving event loop, on first use
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def run_get_response(self, request):
+        if self._idle is None:
+            self._idle = asyncio.LifoQueue()
+            for _ in range(self.threads):
+                self._idle.put_nowait(ThreadPoolExecutor(max_workers=1, thread_name_prefix="django-sync"))
+        executor = await self._idle.get()
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                return await super().run_get_response(request)
+        finally:
+            self._idle.put_nowait(executor)
+
+
+def get_asgi_application():
+    """As django.core.asgi.get_asgi_application, with the handler above."""
+    django.setup(set_prefix=False)
+    from django.conf import settings
+
+    return LentThreadsASGIHandler(threads=settings.ASGI_SYNC_THREADS)
+
+
 application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after the app is set up)

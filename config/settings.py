@@ -100,6 +100,10 @@ else:
             "timeout": 30,
         }
 
+# Sync threads a web process lends to requests while their responses are built (see
+# config.asgi); a request that finds none free waits for one. Keep it near the pool size.
+ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=20)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -147,6 +147,7 @@ def _earlier_use(entry_id):
     entry = Entry.objects.get(pk=entry_id)
     if entry.kind != Kind.USE:
         raise ValueError(f"The key {entry.key!r} belongs to a {entry.kind} entry, not a use.")
+    entry.replayed = True
     return entry
 
 
@@ -161,6 +162,7 @@ def _new_use(account_id, *, now, key, note, save=False, pk=None):
         key=key,
         note=note,
     )
+    entry.replayed = False
     if save:
         entry.save()
     else:  # written by credits_spend(): the instance mirrors the stored row

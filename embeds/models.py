@@ -9,7 +9,7 @@ import secrets
 
 from django.db import models
 
-from pickaxes.models import Pickaxe
+from pickaxes.models import Pickaxe, Run
 
 
 def new_token():
@@ -49,3 +49,26 @@ class Embed(models.Model):
 
     def domains(self):
         return [line.strip().lower() for line in self.allowed_domains.splitlines() if line.strip()]
+
+
+class EmbedRun(models.Model):
+    """Who an embed run was for: the visitor's random id and a keyed hash of their address.
+
+    The run itself (charge, output) is the pickaxes Run; this row is what the embed's
+    limits count, so it lives with the embed.
+    """
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="embed_run")
+    embed = models.ForeignKey(Embed, on_delete=models.CASCADE, related_name="runs")
+    visitor_id = models.CharField(max_length=64, help_text="The visitor's random id.")
+    visitor_ip = models.CharField(max_length=64, help_text="The visitor's address, hashed.")
+    started_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["embed", "visitor_id", "started_at"], name="embedrun_visitor_idx"),
+            models.Index(fields=["embed", "visitor_ip", "started_at"], name="embedrun_ip_idx"),
+        ]
+
+    def __str__(self):
+        return f"embed run {self.run_id} for visitor {self.visitor_id[:8]}"

@@ -1,7 +1,8 @@
-"""Embed rules: signed form tokens, visitor ids, the limits, and the owner's resting email.
+"""Embed rules: signed form tokens, visitor ids, starting a run the owner pays for within
+the embed's limits, and the owner's resting email.
 
-Every count is taken from the Run table inside the run's transaction, under a lock on
-the embed row, so the limits hold exactly across any number of web processes.
+Every count is taken from the database inside the run's transaction, under a lock on the
+embed row, so the limits hold exactly across any number of web processes.
 """
 
 import hashlib
@@ -12,15 +13,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
 from django.template.defaultfilters import date as format_date
 from django.utils import timezone
 
-from embeds.models import Embed, new_token
+from credits.services import OutOfCredits
+from embeds.models import Embed, EmbedRun, new_token
+from pickaxes import services as pickaxe_services
 from pickaxes.models import Run
-from pickaxes.running import RunResult
-from pickaxes.services import RunNotAllowed
 
 FORM_TOKEN_SALT = "embeds.form-token"
 PERIODS = {Embed.Period.DAY: timedelta(days=1), Embed.Period.DAYS_30: timedelta(days=30), Embed.Period.EVER: None}
@@ -86,40 +86,79 @@ def hash_ip(ip):
     return hmac.new(settings.SECRET_KEY.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def limits_guard(embed, *, visitor_id, visitor_ip):
-    """The check services.start_run runs inside the run's transaction (see module doc)."""
+class EmbedRefused(Exception):
+    """The embed refuses this run before anything is charged; `message` is for the visitor."""
 
-    def guard():
-        locked = Embed.objects.select_for_update().get(pk=embed.pk)
-        if not locked.enabled:
-            raise RunNotAllowed("This tool is not available right now.")
-        now = timezone.now()
-        runs = Run.objects.filter(pickaxe_id=locked.pickaxe_id, source=Run.Source.EMBED)
+    def __init__(self, message):
+        self.message = message
+        super().__init__(message)
 
-        if locked.runs_per_visitor:
-            window = PERIODS[locked.period]
-            mine = runs.filter(visitor_id=visitor_id).exclude(refunded=True)
-            if window:
-                mine = mine.filter(started_at__gt=now - window)
-            used = list(mine.order_by("started_at").values_list("started_at", flat=True)[: locked.runs_per_visitor])
-            if len(used) >= locked.runs_per_visitor:
-                raise RunNotAllowed(_limit_message(locked, used[0] + window if window else None))
 
-        if locked.runs_per_ip_per_day:
-            from_ip = runs.filter(visitor_ip=visitor_ip, started_at__gt=now - timedelta(days=1))
-            first = list(from_ip.order_by("started_at").values_list("started_at", flat=True)[: locked.runs_per_ip_per_day])
-            if len(first) >= locked.runs_per_ip_per_day:
-                raise RunNotAllowed(_limit_message(locked, first[0] + timedelta(days=1)))
+def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
+    """Submit in an embed: the pickaxe's owner pays, within the embed's limits.
 
-        per_minute = settings.EMBED_OWNER_RUNS_PER_MINUTE
-        if per_minute:
-            recent = Run.objects.filter(
-                payer_id=locked.pickaxe.owner_id, source=Run.Source.EMBED, started_at__gt=now - timedelta(minutes=1)
-            )
-            if recent.count() >= per_minute:
-                raise RunNotAllowed("This tool is very busy right now. Please try again in a minute.")
+    One transaction: the embed row is locked, its limits are counted, the run is opened
+    (charging the owner) and recorded as this visitor's. Returns pickaxes' Started;
+    raises EmbedRefused (a limit, or the owner resting: out of credits, emailed at most
+    once a day).
+    """
+    owner = embed.pickaxe.owner
+    # Keys are per payer: the visitor id keeps two visitors' keys apart.
+    submission_key = f"{visitor_id[:16]}-{submission_key}"[:64]
+    try:
+        with transaction.atomic(durable=True):
+            locked = Embed.objects.select_for_update().get(pk=embed.pk)
+            now = timezone.now()
+            _check_limits(locked, visitor_id=visitor_id, visitor_ip=visitor_ip, now=now)
+            try:
+                started = pickaxe_services.open_run(
+                    pickaxe=embed.pickaxe, payer=owner, submitted_by=None, inputs=inputs,
+                    submission_key=submission_key, source=Run.Source.EMBED,
+                )
+            except OutOfCredits as out:
+                _tell_owner_once_a_day(locked, out.next_return_at, now=now)
+                refusal = EmbedRefused(RESTING)
+            else:
+                if started.created:
+                    EmbedRun.objects.create(run=started.run, embed=locked, visitor_id=visitor_id,
+                                            visitor_ip=visitor_ip, started_at=started.run.started_at)
+                return started
+    except IntegrityError:
+        return pickaxe_services.first_run_of(owner, submission_key)
+    raise refusal
 
-    return guard
+
+RESTING = "This tool is resting. Please try again later."
+
+
+def _check_limits(embed, *, visitor_id, visitor_ip, now):
+    """Raise EmbedRefused when a limit is reached (counted under the embed's row lock)."""
+    if not embed.enabled:
+        raise EmbedRefused("This tool is not available right now.")
+    runs = EmbedRun.objects.filter(embed=embed)
+
+    if embed.runs_per_visitor:
+        window = PERIODS[embed.period]
+        mine = runs.filter(visitor_id=visitor_id).exclude(run__refunded=True)
+        if window:
+            mine = mine.filter(started_at__gt=now - window)
+        used = list(mine.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_visitor])
+        if len(used) >= embed.runs_per_visitor:
+            raise EmbedRefused(_limit_message(embed, used[0] + window if window else None))
+
+    if embed.runs_per_ip_per_day:
+        from_ip = runs.filter(visitor_ip=visitor_ip, started_at__gt=now - timedelta(days=1))
+        first = list(from_ip.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_ip_per_day])
+        if len(first) >= embed.runs_per_ip_per_day:
+            raise EmbedRefused(_limit_message(embed, first[0] + timedelta(days=1)))
+
+    per_minute = settings.EMBED_OWNER_RUNS_PER_MINUTE
+    if per_minute:
+        recent = Run.objects.filter(
+            payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED, started_at__gt=now - timedelta(minutes=1)
+        )
+        if recent.count() >= per_minute:
+            raise EmbedRefused("This tool is very busy right now. Please try again in a minute.")
 
 
 def _limit_message(embed, again_at):
@@ -130,21 +169,14 @@ def _limit_message(embed, again_at):
     return f"You have reached the limit of this tool for now. You can run it again on {when}."
 
 
-def resting(embed):
-    """The `refusal` for an embed whose owner is out of credits: a neutral message for the
-    visitor, and an email to the owner at most once a day (one conditional update
-    decides, so many visitors at once still send one email)."""
-
-    def refusal(payer, next_return_at):
-        now = timezone.now()
-        claimed = Embed.objects.filter(pk=embed.pk).filter(
-            Q(owner_emailed_at__isnull=True) | Q(owner_emailed_at__lte=now - timedelta(days=1))
-        ).update(owner_emailed_at=now)
-        if claimed:
-            transaction.on_commit(lambda: _email_owner(embed, next_return_at))
-        return RunResult(ok=False, message="This tool is resting. Please try again later.", visitor_safe=True)
-
-    return refusal
+def _tell_owner_once_a_day(embed, next_return_at, *, now):
+    """Email the owner that their embed is resting, at most once a day (the embed row is
+    locked by the caller, so many visitors at once still send one email)."""
+    if embed.owner_emailed_at and embed.owner_emailed_at > now - timedelta(days=1):
+        return
+    embed.owner_emailed_at = now
+    embed.save(update_fields=["owner_emailed_at"])
+    transaction.on_commit(lambda: _email_owner(embed, next_return_at))
 
 
 def _email_owner(embed, next_return_at):

@@ -1,6 +1,5 @@
 from urllib.parse import urlsplit
 
-from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
@@ -11,13 +10,13 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from embeds import services
+from embeds import selectors, services
 from embeds.forms import EmbedSettingsForm
 from embeds.models import Embed
-from pickaxes import running
+from pickaxes import results, running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class
-from pickaxes.models import InputField, Run
+from pickaxes.models import InputField
 
 VISITOR_COOKIE = "pkx_visitor"
 
@@ -70,60 +69,54 @@ def embed(request, token):
 @csrf_exempt  # inside a third-party iframe there is no usable CSRF cookie: the signed token protects it
 @xframe_options_exempt
 async def embed_run(request, token):
+    """Run the embed's pickaxe for a visitor, paid by its owner; streamed, or the page when done."""
     if request.method != "POST":
         return redirect("embed", token=token)
-    embed = await sync_to_async(_embed_or_404)(token)
+    embed = await running.database(_embed_or_404, token)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     origin = _host(request.headers.get("Origin") or request.headers.get("Referer"))
     if origin and origin != request.get_host().split(":")[0] and not services.host_allowed(embed, origin):
         return HttpResponseForbidden("This tool is not available on this website.")
+    form = run_form_class(embed.pickaxe)(request.POST)
     try:
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
-    except services.BadFormToken as error:
-        return await sync_to_async(_refuse)(request, embed, str(error), wants_stream, status=400)
+    except services.BadFormToken as error:  # nothing is charged; the visitor is told to reload
+        return await _answer(request, embed, form, running.finished(results.refused(str(error))), wants_stream,
+                             status=400)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
+    if not form.is_valid():
+        return await _answer(request, embed, form, running.finished(results.form_errors(form)), wants_stream,
+                             status=400)
 
-    form = run_form_class(embed.pickaxe)(request.POST)
-    if not await sync_to_async(form.is_valid)():
-        if wants_stream:
-            return running.event_stream_error(running.form_errors_text(form))
-        return await sync_to_async(_render)(request, embed, form, status=400)
-
-    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key not in ("submission_key", "embed_token")}
-    visitor_ip = services.hash_ip(request.META.get("REMOTE_ADDR", ""))
-    job = await running.begin(
-        pickaxe=embed.pickaxe,
-        payer=embed.pickaxe.owner,  # in an embed the pickaxe's owner always pays
-        submitted_by=None,
-        inputs=inputs,
-        # Keys are per payer: the visitor id keeps two visitors' keys apart.
-        submission_key=f"{visitor_id[:16]}-{form.cleaned_data['submission_key']}"[:64],
-        source=Run.Source.EMBED,
-        refusal=services.resting(embed),
-        visitor_id=visitor_id,
-        visitor_ip=visitor_ip,
-        guard=services.limits_guard(embed, visitor_id=visitor_id, visitor_ip=visitor_ip),
-    )
-    if wants_stream:
-        return await running.stream_response(job, visitor=True)
-    result = (await running.wait(job)).for_visitor()
+    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
+    try:
+        started = await running.database(
+            services.start_embed_run, embed=embed, visitor_id=visitor_id,
+            visitor_ip=services.hash_ip(request.META.get("REMOTE_ADDR", "")),
+            inputs=inputs, submission_key=form.cleaned_data["submission_key"],
+        )
+    except services.EmbedRefused as refusal:
+        job = running.finished(results.refused(refusal.message))
+    else:
+        job = await running.begin(started)
     fresh = run_form_class(embed.pickaxe)(initial={**inputs, "submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
-    return await sync_to_async(_render)(request, embed, fresh, embed_token=token, result=result)
+    return await _answer(request, embed, fresh, job, wants_stream, embed_token=token)
+
+
+async def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
+    """The stream, or the embed page with the run's result once it has ended."""
+    if wants_stream:
+        return running.stream(job, visitor=True)
+    result = (await running.result(job)).for_visitor()
+    return await running.database(_render, request, embed, form, embed_token=embed_token, result=result,
+                                  status=status)
 
 
 def _render(request, embed, form, *, embed_token="", result=None, status=200):
     context = {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token, "result": result}
     return _frame_policy(render(request, "embeds/embed.html", context, status=status), embed)
-
-
-def _refuse(request, embed, message, wants_stream, *, status):
-    """A bad form token: nothing is charged; the visitor is told to reload."""
-    if wants_stream:
-        return running.event_stream_error(message)
-    result = running.RunResult(ok=False, message=message, visitor_safe=True)
-    return _render(request, embed, run_form_class(embed.pickaxe)(request.POST), result=result, status=status)
 
 
 @login_required
@@ -141,7 +134,7 @@ def settings_page(request, slug):
         request,
         "embeds/settings.html",
         {"pickaxe": pickaxe, "embed": embed, "form": form, "embed_url": embed_url, "origin": origin,
-         "visitors": pickaxe_selectors.embed_visitor_count(pickaxe)},
+         "visitors": selectors.visitor_count(embed)},
     )
 
 

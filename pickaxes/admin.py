@@ -55,7 +55,7 @@ class RefundForm(forms.Form):
 class RunAdmin(admin.ModelAdmin):
     list_display = ["started_at", "pickaxe", "payer", "source", "status", "charge", "latency_ms"]
     list_filter = ["status", "source", "refunded", "own_key", "started_at"]
-    search_fields = ["payer__email", "pickaxe__name", "pickaxe__slug", "visitor_id"]
+    search_fields = ["payer__email", "pickaxe__name", "pickaxe__slug"]
     list_select_related = ["pickaxe", "payer", "entry"]
     date_hierarchy = "started_at"
     actions = ["refund"]

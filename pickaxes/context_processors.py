@@ -1,6 +1,6 @@
 from functools import partial
 
-from pickaxes.services import current_balance
+from credits.selectors import available
 
 
 def credit_balance(request):
@@ -8,4 +8,4 @@ def credit_balance(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"credit_balance": partial(current_balance, user)}
+    return {"credit_balance": partial(available, user)}

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import logging
 import re
+import weakref
 
 import httpx2
 import openai
@@ -99,36 +100,28 @@ class Completion:
     async def _from_model(
         self, *, api_key, base_url, timeout, model, messages, temperature, max_tokens
     ):
-        client = openai.AsyncOpenAI(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=0,
-            # A shared TLS context: building one per client costs ~20 ms of CPU per run.
-            http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context(), timeout=timeout),
-        )
+        client = _client(api_key=api_key, base_url=base_url, timeout=timeout)
         answering = False
         try:
-            async with client:
-                stream = await client.chat.completions.create(
-                    model=model,
-                    messages=messages,
-                    temperature=openai.omit if temperature is None else temperature,
-                    max_tokens=openai.omit if max_tokens is None else max_tokens,
-                    stream=True,
-                    stream_options={"include_usage": True},
-                )
-                answering = True
-                async with stream:
-                    async for chunk in stream:
-                        if chunk.model:
-                            self.model_label = chunk.model
-                        if chunk.usage is not None:
-                            self.prompt_tokens = chunk.usage.prompt_tokens
-                            self.completion_tokens = chunk.usage.completion_tokens
-                        for choice in chunk.choices:
-                            if choice.index == 0 and choice.delta and choice.delta.content:
-                                yield choice.delta.content
+            stream = await client.chat.completions.create(
+                model=model,
+                messages=messages,
+                temperature=openai.omit if temperature is None else temperature,
+                max_tokens=openai.omit if max_tokens is None else max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            answering = True
+            async with stream:
+                async for chunk in stream:
+                    if chunk.model:
+                        self.model_label = chunk.model
+                    if chunk.usage is not None:
+                        self.prompt_tokens = chunk.usage.prompt_tokens
+                        self.completion_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        if choice.index == 0 and choice.delta and choice.delta.content:
+                            yield choice.delta.content
         except openai.OpenAIError as err:
             log.warning("Model call failed (%s): %s", type(err).__name__, err)
             raise ModelError(_message_for(err, answering=answering)) from err
@@ -195,6 +188,26 @@ def _message_for(err: openai.OpenAIError, *, answering: bool) -> str:
     if isinstance(err, openai.APIError):
         return "The model service reported an error while answering."
     return "The model could not be used."
+
+
+# One client per event loop and server, so runs share its connection pool (an httpx
+# client belongs to the loop it was first used on). A run on a user's own key borrows
+# the same pool with its own key.
+_clients = weakref.WeakKeyDictionary()
+
+
+def _client(*, api_key, base_url, timeout):
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    shared = per_loop.get((base_url, timeout))
+    if shared is None:
+        shared = per_loop[(base_url, timeout)] = openai.AsyncOpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=0,
+            http_client=openai.DefaultAsyncHttpxClient(verify=_tls_context(), timeout=timeout),
+        )
+    return shared if shared.api_key == api_key else shared.with_options(api_key=api_key)
 
 
 @functools.cache

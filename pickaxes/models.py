@@ -137,8 +137,6 @@ class Run(models.Model):
     )
     refunded = models.BooleanField(default=False)
     own_key = models.BooleanField(default=False, help_text="Ran on the payer's own OpenAI key: no credit spent.")
-    visitor_id = models.CharField(max_length=64, blank=True, help_text="An embed visitor's random id.")
-    visitor_ip = models.CharField(max_length=64, blank=True, help_text="An embed visitor's address, hashed.")
     started_at = models.DateTimeField()
     first_output_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -152,8 +150,7 @@ class Run(models.Model):
             models.Index(fields=["pickaxe", "started_at"], name="run_pickaxe_started_idx"),
             models.Index(fields=["payer", "-started_at"], name="run_payer_recent_idx"),
             models.Index(fields=["status", "started_at"], condition=Q(status="running"), name="run_running_idx"),
-            models.Index(fields=["pickaxe", "visitor_id", "started_at"], name="run_embed_visitor_idx"),
-            models.Index(fields=["pickaxe", "visitor_ip", "started_at"], name="run_embed_ip_idx"),
+            models.Index(fields=["payer", "source", "started_at"], name="run_payer_source_idx"),
         ]
 
     def __str__(self):

@@ -76,13 +76,7 @@ def usage_totals(pickaxe, *, days=30, now=None):
         failed=Count("id", filter=Q(status=Run.Status.FAILED)),
         refunded=Count("id", filter=Q(refunded=True)),
         embed_runs=Count("id", filter=Q(source=Run.Source.EMBED)),
-        embed_visitors=Count("visitor_id", filter=Q(source=Run.Source.EMBED), distinct=True),
     )
-
-
-def embed_visitor_count(pickaxe, *, days=30, now=None):
-    """Distinct embed visitors in the last `days` days."""
-    return usage_totals(pickaxe, days=days, now=now)["embed_visitors"]
 
 
 def runs_for_export(pickaxe, *, days=30, now=None):

@@ -1,10 +1,13 @@
 """Writes for pickaxes: saving a pickaxe, and a run's life (start, finish, fail, sweep).
 
-The charge is written when a run starts, in the same transaction as the Run row and
-keyed by the form's submission key, so a repeated post charges once. A failure before
-any output refunds at once; a run that produced output stays charged.
+A run starts in one transaction owned by its entry point (start_site_run here,
+embeds.services.start_embed_run for embeds): the charge (credits.services.spend, keyed by
+the form's submission key, so a repeated post charges once) and the Run row. The
+transaction ends before the model is called. A failure before any output refunds at
+once; a run that produced output stays charged.
 """
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from credits import selectors as credit_selectors
+from accounts import services as accounts
 from credits import services as credits
 from pickaxes.models import PLACEHOLDER, Pickaxe, Run
 
@@ -57,66 +60,63 @@ def save_pickaxe(*, owner, form, fields_formset):
     return pickaxe
 
 
-class RunRefused(Exception):
-    """The payer is out of credits; nothing was called or charged."""
+@dataclass(frozen=True)
+class Started:
+    """A run that was opened (`created`), or the first run of a repeated submission."""
 
-    def __init__(self, next_return_at):
-        self.next_return_at = next_return_at
-        super().__init__("Out of credits.")
-
-
-class RunNotAllowed(Exception):
-    """A rule of the place the run starts from (an embed's limits) refuses it; `message`
-    is for the person who pressed the button."""
-
-    def __init__(self, message):
-        self.message = message
-        super().__init__(message)
+    run: Run
+    created: bool
+    api_key: str | None = None  # the payer's own key (Gold); None: the platform's
 
 
-def start_run(
-    *, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=False,
-    visitor_id="", visitor_ip="", guard=None,
-):
-    """Charge the payer one credit and open the Run, in one transaction.
+def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
+    """Submit on the site (or Test in the studio): the person who presses the button pays.
 
-    Returns (run, created). The same submission key returns the first run uncharged.
-    A run on the payer's own key (Gold) spends nothing. `guard()`, when given, runs
-    first inside the transaction and may raise RunNotAllowed (embed limits). Raises
-    RunRefused when the payer has nothing to spend.
+    Returns Started; raises credits.OutOfCredits when the payer has nothing to spend.
     """
-    with transaction.atomic():
-        earlier = Run.objects.filter(payer=payer, submission_key=submission_key).first()
-        if earlier:
-            return earlier, False
-        if guard:
-            guard()
-        entry = None
-        if not own_key:
+    own_key = accounts.usable_own_api_key(user)
+    try:
+        with transaction.atomic(durable=True):
             try:
-                entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
-            except credits.OutOfCredits as refused:
-                raise RunRefused(refused.next_return_at) from None
-        try:
-            with transaction.atomic():
-                run = Run.objects.create(
-                    pickaxe=pickaxe,
-                    payer=payer,
-                    submitted_by=submitted_by,
-                    source=source,
-                    submission_key=submission_key,
-                    inputs=inputs,
-                    model=pickaxe.model,
-                    entry=entry,
-                    own_key=own_key,
-                    visitor_id=visitor_id,
-                    visitor_ip=visitor_ip,
-                    started_at=timezone.now(),
+                return open_run(
+                    pickaxe=pickaxe, payer=user, submitted_by=user, inputs=inputs, submission_key=submission_key,
+                    source=Run.Source.TEST if testing else Run.Source.SITE, own_key=own_key,
                 )
-        except IntegrityError:  # the same own-key submission posted twice at once
-            return Run.objects.get(payer=payer, submission_key=submission_key), False
-        Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
-    return run, True
+            except credits.OutOfCredits as error:
+                refusal = error  # raised after the block, so the "empty until" hint spend wrote commits
+    except IntegrityError:
+        return first_run_of(user, submission_key)
+    raise refusal
+
+
+def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=None):
+    """Charge the payer one credit and write the Run, inside the entry point's transaction.
+
+    The charge is keyed by the submission key, so a repeated submission returns the first
+    run and charges nothing more. A run on the payer's own key (`own_key`) spends nothing.
+    Raises credits.OutOfCredits (nothing written but spend's "empty until" hint), and
+    IntegrityError when the same submission's Run was written meanwhile by another request
+    (the entry point then answers with first_run_of() once its transaction has rolled back).
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("open_run() runs inside its entry point's transaction.")
+    entry = None
+    if own_key is None:
+        entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
+        if entry.replayed:
+            return Started(run=Run.objects.select_related("pickaxe").get(entry=entry), created=False)
+    run = Run.objects.create(
+        pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, source=source, submission_key=submission_key,
+        inputs=inputs, model=pickaxe.model, entry=entry, own_key=own_key is not None, started_at=timezone.now(),
+    )
+    Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
+    return Started(run=run, created=True, api_key=own_key)
+
+
+def first_run_of(payer, submission_key):
+    """The run a submission key already started (a repeated submission is not run again)."""
+    return Started(run=Run.objects.select_related("pickaxe").get(payer=payer, submission_key=submission_key),
+                   created=False)
 
 
 def mark_output_started(run):
@@ -125,61 +125,55 @@ def mark_output_started(run):
 
 
 def finish_run(run, *, output, model, prompt_tokens, completion_tokens):
-    """Record a run that completed."""
-    _close(run, status=Status.SUCCEEDED, output=output, model=model,
-           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    """Record a run that completed (unless the sweep closed it first). Returns the run."""
+    now = timezone.now()
+    done = {
+        "status": Status.SUCCEEDED, "output": output, "model": model or run.model, "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens, "finished_at": now, "latency_ms": _latency_ms(run, now),
+    }
+    if Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(**done):
+        for name, value in done.items():
+            setattr(run, name, value)
+    else:
+        run.refresh_from_db()
+    return run
 
 
 def fail_run(run, *, error, output=""):
     """Record a failed run. Before any output the credit comes back at once."""
-    _close(run, status=Status.FAILED, error=error[:300], output=output)
-
-
-def _close(run, *, status, output="", error="", model=None, prompt_tokens=None, completion_tokens=None):
     now = timezone.now()
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != Status.RUNNING:
-            return  # already closed (by the sweep, or twice)
-        locked.status = status
-        locked.output = output
-        locked.error = error
-        locked.model = model or locked.model
-        locked.prompt_tokens = prompt_tokens
-        locked.completion_tokens = completion_tokens
-        locked.finished_at = now
-        locked.latency_ms = int((now - locked.started_at).total_seconds() * 1000)
-        if status == Status.FAILED and not output and not locked.first_output_at and locked.entry_id:
+            return locked  # already closed (by the sweep, or twice)
+        locked.status, locked.error, locked.output = Status.FAILED, error[:300], output
+        locked.finished_at, locked.latency_ms = now, _latency_ms(locked, now)
+        if not output and not locked.first_output_at and locked.entry_id:
             try:
                 credits.refund(locked.entry, note="run failed before any output")
-                locked.refunded = True
             except credits.AlreadyRefunded:
-                locked.refunded = True
+                pass
+            locked.refunded = True
         locked.save()
-    run.refresh_from_db()
+    return locked
 
 
-def close_stale_runs(*, payer=None):
+def _latency_ms(run, now):
+    return int((now - run.started_at).total_seconds() * 1000)
+
+
+def close_stale_runs():
     """Close runs still "running" past RUN_STALE_AFTER_SECONDS (their worker died).
 
-    For the schedule (`manage.py close_stale_runs`) and before a payer's balance is read.
+    Run by `manage.py close_stale_runs` on a schedule; never from a page or a read.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
     stale = Run.objects.filter(status=Status.RUNNING, started_at__lt=cutoff)
-    if payer is not None:
-        stale = stale.filter(payer=payer)
     closed = 0
     for run in stale.only("pk"):
         fail_run(run, error="The run stopped without finishing.")
         closed += 1
     return closed
-
-
-def current_balance(user):
-    """The credits the user can spend now, after closing any of their runs left running
-    by a dead worker (so their refunds count)."""
-    close_stale_runs(payer=user)
-    return credit_selectors.available(user)
 
 
 def refund_run(run, *, reason, staff):

@@ -1,7 +1,6 @@
 import csv
 import secrets
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +13,8 @@ from django.urls import reverse
 from accounts.forms import OwnApiKeyForm
 from accounts.models import OwnApiKey
 from credits import selectors as credit_selectors
-from pickaxes import charts, running, selectors, services
+from credits.services import OutOfCredits
+from pickaxes import charts, results, running, selectors, services
 from pickaxes.forms import PickaxeEditor, run_form_class
 from pickaxes.models import Run
 
@@ -50,7 +50,7 @@ def account(request):
         request,
         "account.html",
         {
-            "available": services.current_balance(user),
+            "available": credit_selectors.available(user),
             "allowance": credit_selectors.allowance(user),
             "returns": credit_selectors.returns_schedule(user),
             "replenish_days": settings.CREDIT_REPLENISH_DAYS,
@@ -65,40 +65,47 @@ async def run(request, slug):
     """Run a pickaxe: charge, call the model, stream the output (or send the page when done)."""
     if request.method != "POST":
         return redirect("pickaxe", slug=slug)
-    user = await request.auser()
-    pickaxe = await sync_to_async(selectors.pickaxe_for_page)(slug, user)
+    user, pickaxe = await running.database(_user_and_pickaxe, request, slug)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     testing = request.POST.get("mode") == "test"
 
     if not user.is_authenticated:
-        await sync_to_async(_remember_inputs)(request, pickaxe)
+        await running.database(_remember_inputs, request, pickaxe)
         login = f"{reverse('account_login')}?next={pickaxe.get_absolute_url()}"
         if wants_stream:
-            return running.event_stream_error("Log in to run this pickaxe.", login_url=login)
+            return running.stream(running.finished(results.log_in_first(login)))
         return redirect(login)
     if testing and pickaxe.owner_id != user.pk:
         return HttpResponse("Only the owner can test a pickaxe.", status=403)
 
     form = run_form_class(pickaxe)(request.POST)
-    if not await sync_to_async(form.is_valid)():
+    if not form.is_valid():
         if wants_stream:
-            return running.event_stream_error(running.form_errors_text(form))
-        return await sync_to_async(_render_page)(request, pickaxe, form, status=400)
+            return running.stream(running.finished(results.form_errors(form)))
+        return await running.database(_render_page, request, pickaxe, form, status=400)
 
     inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
-    job = await running.begin(
-        pickaxe=pickaxe,
-        payer=user,  # on the site the person who presses the button pays; Test is the owner's
-        submitted_by=user,
-        inputs=inputs,
-        submission_key=form.cleaned_data["submission_key"],
-        source=Run.Source.TEST if testing else Run.Source.SITE,
-    )
+    try:
+        started = await running.database(
+            services.start_site_run, pickaxe=pickaxe, user=user, inputs=inputs,
+            submission_key=form.cleaned_data["submission_key"], testing=testing,
+        )
+    except OutOfCredits as refusal:
+        job = running.finished(results.out_of_credits(refusal.next_return_at))
+    else:
+        job = await running.begin(started)
     if wants_stream:
-        return await running.stream_response(job)
-    result = await running.wait(job)
+        return running.stream(job)
+    result = await running.result(job)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
-    return await sync_to_async(_render_page)(request, pickaxe, fresh_form, result=result)
+    return await running.database(_render_page, request, pickaxe, fresh_form, result=result)
+
+
+def _user_and_pickaxe(request, slug):
+    """The one database step before the form: who is asking (session, user) and the pickaxe."""
+    user = request.user
+    user.is_authenticated  # noqa: B018  (loads the lazy user here, in this thread)
+    return user, selectors.pickaxe_for_page(slug, user)
 
 
 def _remember_inputs(request, pickaxe):

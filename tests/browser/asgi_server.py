@@ -3,7 +3,7 @@
 pytest-django's `live_server` is Django's threaded WSGI server, and the WSGI handler
 collects an async streaming response whole before sending it, so a run's output can only
 be seen streaming when the ASGI app serves the page (as gunicorn's uvicorn workers do in
-production). `AsgiLiveServer` runs `get_asgi_application()` (with static files) under
+production). `AsgiLiveServer` runs the project's `config.asgi.get_asgi_application()` (with static files) under
 uvicorn, on its own event loop in a thread of its own.
 
 Databases: the test's data must be committed to be seen by the server's threads, so use
@@ -25,8 +25,9 @@ import threading
 import time
 
 import uvicorn
+
+from config.asgi import get_asgi_application
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 from django.core.exceptions import SynchronousOnlyOperation
 from asgiref.sync import SyncToAsync
 from django.db import connections
@@ -151,7 +152,7 @@ class AsgiLiveServer:
         self._socket.bind((self.host, 0))
         self.port = self._socket.getsockname()[1]
 
-        app = ASGIStaticFilesHandler(get_asgi_application())
+        app = ASGIStaticFilesHandler(get_asgi_application())  # the project's handler, as in production
         config = uvicorn.Config(
             app,
             host=self.host,

@@ -200,7 +200,7 @@ def test_a_visitor_without_an_account_runs_the_embed_on_another_site_and_the_own
     run = Run.objects.get()
     assert run.source == Run.Source.EMBED
     assert run.submitted_by is None and run.payer == owner
-    assert run.visitor_id and run.visitor_ip
+    assert run.embed_run.visitor_id and run.embed_run.visitor_ip
     assert run.status == Run.Status.SUCCEEDED and run.output == REPLY
     assert credits.balance(owner) == 24
     prompt = fake_openai.requests[0]["json"]["messages"][-1]["content"]
@@ -234,7 +234,7 @@ def test_the_per_visitor_limit_stops_the_next_run_and_the_visitor_is_kept_across
     run_in_frame(page, topic="two")
     expect(frame.locator(OUTPUT)).to_contain_text("Hello from the fake model")
     first, second = Run.objects.order_by("started_at")
-    assert first.visitor_id == second.visitor_id == cookie["value"], "the reload made a new visitor"
+    assert first.embed_run.visitor_id == second.embed_run.visitor_id == cookie["value"], "the reload made a new visitor"
 
     page.reload()
     run_in_frame(page, topic="three")
@@ -272,8 +272,8 @@ def test_clearing_cookies_does_not_get_past_the_per_ip_backstop(
 
     runs = list(Run.objects.order_by("started_at"))
     assert len(runs) == 2
-    assert runs[0].visitor_id != runs[1].visitor_id
-    assert runs[0].visitor_ip == runs[1].visitor_ip
+    assert runs[0].embed_run.visitor_id != runs[1].embed_run.visitor_id
+    assert runs[0].embed_run.visitor_ip == runs[1].embed_run.visitor_ip
     assert credits.balance(pickaxe.owner) == 23
 
 

@@ -20,7 +20,7 @@ def test_the_owner_pays_for_an_embed_run_and_the_visitor_needs_no_account(client
     assert "Hello from the fake model" in html
     run = Run.objects.get()
     assert (run.payer, run.submitted_by, run.source) == (embed.pickaxe.owner, None, "embed")
-    assert run.visitor_id and run.visitor_ip
+    assert run.embed_run.visitor_id and run.embed_run.visitor_ip
     assert credits.balance(embed.pickaxe.owner) == 24
 
 
@@ -174,7 +174,7 @@ def test_only_the_embed_may_be_framed_and_only_by_allowed_domains(client, embed)
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
 
 
-def test_embed_runs_show_on_the_owners_usage_page_with_distinct_visitors(embed, fake_openai):
+def test_embed_runs_show_on_the_owners_usage_page_and_distinct_visitors_on_the_embed_page(embed, fake_openai):
     run_embed(Client(), embed)
     visitor = Client()
     run_embed(visitor, embed)
@@ -182,5 +182,7 @@ def test_embed_runs_show_on_the_owners_usage_page_with_distinct_visitors(embed, 
     owner = Client()
     owner.force_login(embed.pickaxe.owner)
     html = owner.get(f"/studio/{embed.pickaxe.slug}/usage/").content.decode()
-    assert '<strong data-testid="embed-runs">3</strong> runs by <strong data-testid="embed-visitors">2</strong>' in html
+    assert '<strong data-testid="embed-runs">3</strong> runs' in html
     assert 'class="bar-embed"' in html
+    html = owner.get(f"/studio/{embed.pickaxe.slug}/embed/").content.decode()
+    assert "2 distinct visitors in the last 30 days" in html

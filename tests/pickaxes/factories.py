@@ -1,5 +1,7 @@
 import factory
+from django.db import transaction
 
+from pickaxes import services
 from pickaxes.models import InputField, Pickaxe
 from tests.factories import UserFactory
 
@@ -22,3 +24,14 @@ class PickaxeFactory(factory.django.DjangoModelFactory):
     def with_topic_field(obj, create, extracted, **kwargs):
         if create and extracted is not False:
             InputField.objects.create(pickaxe=obj, label="Topic", key="topic", max_length=200)
+
+
+def open_run(pickaxe, payer, key, *, source="site", inputs=None):
+    """A run opened as its entry point opens it (the charge and the Run row), with no model
+    called: tests then finish, fail or sweep it."""
+    with transaction.atomic():
+        started = services.open_run(
+            pickaxe=pickaxe, payer=payer, submitted_by=None if source == "embed" else payer,
+            inputs=inputs if inputs is not None else {"topic": "x"}, submission_key=key, source=source,
+        )
+    return started.run

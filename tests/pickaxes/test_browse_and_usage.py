@@ -4,13 +4,11 @@ import time_machine
 from django.utils import timezone
 
 from pickaxes import services
-from tests.pickaxes.factories import PickaxeFactory
+from tests.pickaxes.factories import PickaxeFactory, open_run
 
 
 def run_once(pickaxe, payer, key, source="site", fail=False):
-    run, _ = services.start_run(
-        pickaxe=pickaxe, payer=payer, submitted_by=payer, inputs={"topic": "x"}, submission_key=key, source=source
-    )
+    run = open_run(pickaxe, payer, key, source=source)
     if fail:
         services.fail_run(run, error="boom")
     else:

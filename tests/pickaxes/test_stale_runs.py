@@ -10,13 +10,11 @@ from django.utils import timezone
 from credits import selectors as credits
 from pickaxes import services
 from pickaxes.models import Run
+from tests.pickaxes.factories import open_run
 
 
 def start(pickaxe, payer, key="k" * 20):
-    run, _ = services.start_run(
-        pickaxe=pickaxe, payer=payer, submitted_by=payer, inputs={"topic": "x"}, submission_key=key, source="site"
-    )
-    return run
+    return open_run(pickaxe, payer, key)
 
 
 def test_refund_the_sweep_closes_and_refunds_runs_past_the_timeout(pickaxe, user, settings):
@@ -39,14 +37,14 @@ def test_the_sweep_leaves_runs_that_are_not_stale_yet(pickaxe, user):
     assert run.status == "running"
 
 
-def test_refund_a_stale_run_is_closed_when_its_payers_balance_is_next_read(client, pickaxe, user, settings):
+def test_reads_never_write_showing_the_balance_leaves_a_stale_run_to_the_sweep(client, pickaxe, user, settings):
     settings.RUN_STALE_AFTER_SECONDS = 600
     start(pickaxe, user)
     client.force_login(user)
     with time_machine.travel(timezone.now() + timedelta(seconds=601)):
         html = client.get("/account/").content.decode()
-    assert '<span data-testid="credit-balance">25</span>' in html
-    assert Run.objects.get().status == "failed"
+    assert '<span data-testid="credit-balance">24</span>' in html
+    assert Run.objects.get().status == "running"
 
 
 def test_a_stale_run_that_had_produced_output_stays_charged(pickaxe, user, settings):

@@ -8,6 +8,7 @@ from credits import selectors as credits
 from credits import services as credit_services
 from credits.models import Entry
 from pickaxes import services as pickaxe_services
+from tests.pickaxes.factories import open_run
 from pickaxes.models import Pickaxe, Run
 
 ACTION_URL = "/admin/accounts/user/{}/credits/{}/"
@@ -86,8 +87,7 @@ def test_grant_from_the_user_list_to_several_users(client, superuser, make_user)
 
 
 def test_refund_a_chosen_run(client, superuser, user, pickaxe):
-    run, _ = pickaxe_services.start_run(pickaxe=pickaxe, payer=user, submitted_by=user, inputs={},
-                                        submission_key="r" * 20, source="site")
+    run = open_run(pickaxe, user, "r" * 20)
     pickaxe_services.finish_run(run, output="bad answer", model="m", prompt_tokens=1, completion_tokens=1)
     client.force_login(superuser)
     data = {"action": "refund", "_selected_action": [run.pk], "reason": "wrong output", "apply": "1"}
@@ -185,7 +185,7 @@ def test_unpublish_a_pickaxe(client, superuser, pickaxe):
 
 
 def test_runs_in_the_admin_filter_by_status(client, superuser, user, pickaxe):
-    pickaxe_services.start_run(pickaxe=pickaxe, payer=user, submitted_by=user, inputs={}, submission_key="s" * 20, source="site")
+    open_run(pickaxe, user, "s" * 20)
     client.force_login(superuser)
     assert "1 credit" in client.get("/admin/pickaxes/run/?status__exact=running").content.decode()
     assert Run.objects.count() == 1

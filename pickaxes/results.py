@@ -1,0 +1,95 @@
+"""What a page shows when a run ends or is refused: one display object for the site, the
+studio's Test button and embeds, sent as the stream's `end` event or rendered into the page."""
+
+from dataclasses import dataclass
+
+from django.template.defaultfilters import date as format_date
+from django.urls import reverse
+from django.utils import timezone
+
+from pickaxes import llm
+from pickaxes.models import Run
+from pickaxes.output import render_output
+
+VISITOR_FAILURE = "This tool could not finish its answer. Please try again in a moment."
+
+
+@dataclass(frozen=True)
+class RunResult:
+    ok: bool
+    output_html: str = ""
+    message: str = ""
+    refunded: bool = False
+    balance: int | None = None
+    demo: bool = False
+    billing_url: str = ""
+    login_url: str = ""
+    run_id: int | None = None
+    visitor_safe: bool = False  # the message may be shown to an embed visitor as it is
+
+    def for_visitor(self):
+        """What an embed's visitor may see: no balance, no billing, no account details."""
+        message = self.message
+        if message and not self.ok and not self.visitor_safe:
+            message = VISITOR_FAILURE
+        return RunResult(ok=self.ok, output_html=self.output_html, message=message, demo=self.demo,
+                         run_id=self.run_id, visitor_safe=True)
+
+    def as_event(self):
+        return {
+            "ok": self.ok,
+            "html": str(self.output_html),
+            "message": self.message,
+            "refunded": self.refunded,
+            "balance": self.balance,
+            "demo": self.demo,
+            "billing_url": self.billing_url,
+            "login_url": self.login_url,
+        }
+
+
+def ended(run, *, balance):
+    """A run that has ended (or a repeated submission of one), as its payer sees it."""
+    demo = run.model == llm.DEMO_LABEL
+    html = render_output(run.output)
+    if run.status == Run.Status.SUCCEEDED:
+        return RunResult(ok=True, output_html=html, balance=balance, demo=demo, run_id=run.pk)
+    if run.status == Run.Status.RUNNING:
+        message = "This form was already submitted and is still running; see your account page for the result."
+    elif run.own_key:
+        message = f"Your own OpenAI key: {run.error} Runs on your own key never use credits."
+    elif run.refunded:
+        message = f"{run.error} You were not charged for this run."
+    else:
+        message = f"{run.error} The output so far is kept, and the run was charged."
+    return RunResult(ok=False, output_html=html, message=message, refunded=run.refunded, balance=balance,
+                     demo=demo, run_id=run.pk)
+
+
+def out_of_credits(next_return_at):
+    """The payer pressed Submit with nothing to spend."""
+    message = "You are out of credits."
+    if next_return_at:
+        when = format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i T")
+        message = f"You are out of credits. Your next credit comes back on {when}."
+    return RunResult(ok=False, message=message, balance=0, billing_url=reverse("billing"))
+
+
+def refused(message):
+    """A run refused before anything was charged, with a message fit for anyone."""
+    return RunResult(ok=False, message=message, visitor_safe=True)
+
+
+def log_in_first(login_url):
+    return RunResult(ok=False, message="Log in to run this pickaxe.", login_url=login_url, visitor_safe=True)
+
+
+def form_errors(form):
+    """A form that did not validate, as one line for the stream (the page shows field errors)."""
+
+    def label(name):
+        field = form.fields.get(name)
+        return f"{field.label}: " if field is not None and field.label and not field.widget.is_hidden else ""
+
+    text = " ".join(f"{label(name)}{' '.join(errors)}" for name, errors in form.errors.items())
+    return refused(f"Check the form: {text}")

@@ -1,0 +1,37 @@
+"""The run path stays cheap: a fixed number of queries from POST to the end of the stream."""
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test import AsyncClient
+from django.test.utils import CaptureQueriesContext
+
+from tests.pickaxes.conftest import submission_key
+
+# the session, the user, the pickaxe, its fields | the spend (2), the Run, the pickaxe's
+# run count | the first output | the end of the run, the balance shown with it
+QUERIES_PER_SITE_RUN = {"sqlite": 14, "postgresql": 10}[connection.vendor]
+
+
+def statements(queries):
+    """What the run sent, without the savepoints a test's own transaction adds."""
+    return [query["sql"] for query in queries if "SAVEPOINT" not in query["sql"]]
+
+
+def test_a_site_run_makes_a_fixed_number_of_queries_from_post_to_the_end_of_its_stream(client, user, pickaxe, fake_openai):
+    client.force_login(user)
+    data = {"topic": "the sea", "submission_key": submission_key(client, pickaxe)}
+    browser = AsyncClient()
+    browser.cookies = client.cookies
+
+    async def run():
+        response = await browser.post(f"/p/{pickaxe.slug}/run/", data, headers={"accept": "text/event-stream"})
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    with CaptureQueriesContext(connection) as queries:
+        body = async_to_sync(run)()
+    end = json.loads(body.strip().split("\n\n")[-1].split("data: ", 1)[1])
+    assert end["ok"] and end["balance"] == 24
+    sent = statements(queries)
+    assert len(sent) == QUERIES_PER_SITE_RUN, "\n".join(sent)
