@@ -227,6 +227,8 @@ if not FIELD_ENCRYPTION_KEYS:
 EMBED_FORM_TOKEN_MAX_AGE = env.int("EMBED_FORM_TOKEN_MAX_AGE", default=6 * 3600)
 EMBED_OWNER_RUNS_PER_MINUTE = env.int("EMBED_OWNER_RUNS_PER_MINUTE", default=30)
 
+# While a run streams, its output so far is stored this often (seconds).
+RUN_OUTPUT_KEPT_EVERY_SECONDS = env.float("RUN_OUTPUT_KEPT_EVERY_SECONDS", default=1.0)
 # A run still "running" this long after it started is closed as failed and refunded.
 RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=600)
 

@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import connection
 from django.http import StreamingHttpResponse
 
@@ -82,12 +83,16 @@ async def begin(started):
 
 async def _drive(run, completion, queue):
     parts = []
+    loop = asyncio.get_running_loop()
+    kept_at = loop.time()
     try:
         async for text in completion:
-            if not parts:
-                await database(services.mark_output_started, run)
             parts.append(text)
             queue.put_nowait(("delta", text))
+            if loop.time() - kept_at >= settings.RUN_OUTPUT_KEPT_EVERY_SECONDS:
+                # Kept in batches, not per piece: a dead worker loses at most this much.
+                await database(services.record_output, run, "".join(parts))
+                kept_at = loop.time()
     except llm.ModelError as error:
         result = await database(_close, services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:

@@ -119,9 +119,12 @@ def first_run_of(payer, submission_key):
                    created=False)
 
 
-def mark_output_started(run):
-    """The model produced output: from now on the run stays charged whatever happens."""
-    Run.objects.filter(pk=run.pk, first_output_at__isnull=True).update(first_output_at=timezone.now())
+def record_output(run, output):
+    """Keep the output received so far while the run streams. Once a run has output it
+    stays charged whatever happens, even if its worker dies."""
+    run.first_output_at = run.first_output_at or timezone.now()
+    run.output = output
+    Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(output=output, first_output_at=run.first_output_at)
 
 
 def finish_run(run, *, output, model, prompt_tokens, completion_tokens):
@@ -130,6 +133,7 @@ def finish_run(run, *, output, model, prompt_tokens, completion_tokens):
     done = {
         "status": Status.SUCCEEDED, "output": output, "model": model or run.model, "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens, "finished_at": now, "latency_ms": _latency_ms(run, now),
+        "first_output_at": run.first_output_at or (now if output else None),
     }
     if Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(**done):
         for name, value in done.items():

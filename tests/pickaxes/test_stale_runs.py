@@ -50,7 +50,7 @@ def test_reads_never_write_showing_the_balance_leaves_a_stale_run_to_the_sweep(c
 def test_a_stale_run_that_had_produced_output_stays_charged(pickaxe, user, settings):
     settings.RUN_STALE_AFTER_SECONDS = 600
     run = start(pickaxe, user)
-    services.mark_output_started(run)
+    services.record_output(run, "The first words")
     with time_machine.travel(timezone.now() + timedelta(seconds=601)):
         services.close_stale_runs()
     run.refresh_from_db()
