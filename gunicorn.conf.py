@@ -17,10 +17,9 @@ import os
 # The app when none is named on the command line.
 wsgi_app = "config.asgi:application"
 
-# uvicorn's gunicorn worker. uvicorn 0.54 still ships it but marks the module deprecated
-# in favour of the separate `uvicorn-worker` package (`uvicorn_worker.UvicornWorker`, the
-# same class moved out); switch the name here when that package is added.
-worker_class = "uvicorn.workers.UvicornWorker"
+# uvicorn's gunicorn worker, from the `uvicorn-worker` package (the module inside uvicorn
+# is deprecated). It runs uvloop and httptools when installed (they are dependencies).
+worker_class = "uvicorn_worker.UvicornWorker"
 
 bind = f"0.0.0.0:{int(os.environ.get('PORT', '8000'))}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

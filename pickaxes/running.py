@@ -145,11 +145,19 @@ def stream(job, *, visitor=False):
 async def _events(job, *, visitor):
     end = job.result
     while end is None:
-        kind, payload = await job.queue.get()
-        if kind == "delta":
-            yield _event("delta", {"text": payload})
-        else:
-            end = payload
+        # Whatever has arrived since the last write goes out as one write (a fast model
+        # sends its pieces in bursts): one socket write, not one per piece.
+        batch = [await job.queue.get()]
+        while not job.queue.empty():
+            batch.append(job.queue.get_nowait())
+        text = []
+        for kind, payload in batch:
+            if kind == "delta":
+                text.append(_event("delta", {"text": payload}))
+            else:
+                end = payload
+        if text:
+            yield "".join(text)
     yield _event("end", (end.for_visitor() if visitor else end).as_event())
 
 
