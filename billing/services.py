@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import plans
 from accounts import services as accounts
 from accounts.models import User
 from accounts.signals import entitlement_changed
@@ -53,12 +54,8 @@ def stripe_client():
 
 
 def products():
-    """The products on sale: (code, name, price id, quantity allowed)."""
-    return {
-        "gold": ("Gold", settings.STRIPE_PRICE_GOLD, False),
-        "pack_100": ("Extra 100", settings.STRIPE_PRICE_PACK_100, True),
-        "pack_250": ("Extra 250", settings.STRIPE_PRICE_PACK_250, True),
-    }
+    """The products on sale, by code: (the catalogue's product, its Stripe price id)."""
+    return {product.code: (product, getattr(settings, product.price_setting)) for product in plans.FOR_SALE}
 
 
 def customer_for(user):
@@ -78,8 +75,8 @@ def start_checkout(user, *, product, quantity, success_url, cancel_url):
     """A Stripe Checkout Session (subscription mode) for one product; returns its URL."""
     if not payments_configured():
         raise PaymentsNotConfigured("Payments are not configured.")
-    name, price, quantity_allowed = products()[product]
-    if not quantity_allowed:
+    on_sale, price = products()[product]
+    if not on_sale.quantity_allowed:
         quantity = 1
     session = stripe_client().v1.checkout.sessions.create(
         {
@@ -258,5 +255,11 @@ def set_entitlement_by_staff(user, *, gold, packs_100, packs_250, staff=None):
 def _email(user, subject, template):
     from django.template.loader import render_to_string
 
-    body = render_to_string(template, {"user": user, "billing_url": settings.SITE_URL.rstrip("/") + "/billing/"})
+    context = {
+        "user": user,
+        "billing_url": settings.SITE_URL.rstrip("/") + "/billing/",
+        "free_plan": plans.FREE,
+        "replenish_days": settings.CREDIT_REPLENISH_DAYS,
+    }
+    body = render_to_string(template, context)
     send_mail(subject, body, None, [user.email], fail_silently=False)

@@ -62,8 +62,12 @@ class GrantForm(StaffCreditForm):
 
 
 class DeductForm(StaffCreditForm):
-    amount = forms.IntegerField(min_value=1, max_value=100000, help_text="Counted like uses: they come back in 30 days.")
+    amount = forms.IntegerField(min_value=1, max_value=100000)
     field_order = ["amount", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].help_text = f"Counted like uses: they come back in {settings.CREDIT_REPLENISH_DAYS} days."
 
     def clean_amount(self):
         return self.check_ceiling(self.cleaned_data["amount"])
@@ -99,7 +103,7 @@ CREDIT_ACTIONS = {
     "grant": ("Grant bonus credits", GrantForm, "credits.grant_credits"),
     "deduct": ("Deduct credits", DeductForm, "credits.deduct_credits"),
     "allowance": ("Change the permanent allowance", AllowanceForm, "credits.change_allowance"),
-    "reset": ("Give back every credit in use (reset the 30-day window)", ResetWindowForm, "credits.reset_window"),
+    "reset": ("Give back every credit in use", ResetWindowForm, "credits.reset_window"),
 }
 
 

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from accounts import plans
 from credits.models import CreditAccount, Entry
 from credits.selectors import live_sum
 
@@ -49,7 +50,7 @@ def _open_account(user_id):
                 account=account,
                 created_at=timezone.now(),
                 kind=Kind.ALLOWANCE,
-                amount=settings.FREE_ALLOWANCE,
+                amount=plans.FREE.allowance,
                 key="free-allowance",
                 note="Free plan",
             )

@@ -2,14 +2,8 @@
 
 import pytest
 
+from accounts import plans
 from tests.fakes.stripe_server import FakeStripeServer
-
-# What the fixture puts on sale: (settings name, product name, lookup key, monthly cents).
-CATALOGUE = [
-    ("STRIPE_PRICE_GOLD", "Gold", "pickaxe_gold_monthly", 900),
-    ("STRIPE_PRICE_PACK_100", "Extra 100", "pickaxe_pack_100_monthly", 300),
-    ("STRIPE_PRICE_PACK_250", "Extra 250", "pickaxe_pack_250_monthly", 600),
-]
 
 
 @pytest.fixture
@@ -25,11 +19,12 @@ def fake_stripe(settings):
     settings.STRIPE_SECRET_KEY = server.api_key
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
     settings.STRIPE_API_BASE = server.url
-    for setting, name, lookup_key, amount in CATALOGUE:
-        product = server.create_product(name, metadata={"lookup_key": lookup_key})
+    for on_sale in plans.FOR_SALE:  # what the catalogue sells, at its list prices
+        product = server.create_product(on_sale.name, metadata={"lookup_key": on_sale.lookup_key})
         price = server.create_price(
-            product["id"], amount, currency="eur", interval="month", lookup_key=lookup_key, nickname=name
+            product["id"], on_sale.monthly_price_cents, currency=plans.CURRENCY, interval="month",
+            lookup_key=on_sale.lookup_key, nickname=on_sale.name,
         )
-        setattr(settings, setting, price["id"])
+        setattr(settings, on_sale.price_setting, price["id"])
     yield server
     server.stop()
