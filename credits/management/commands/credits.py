@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from credits import selectors, services
+from credits.models import Entry
 
 
 def positive_int(value):
@@ -58,6 +59,7 @@ class Command(BaseCommand):
                     expires_at=expires_at,
                     reason=options["reason"],
                     staff=self._staff(options["staff"]),
+                    cause=Entry.Cause.STAFF,  # an operator at the shell, acting as staff
                 )
             except ValueError as error:
                 raise CommandError(str(error)) from error
@@ -65,7 +67,8 @@ class Command(BaseCommand):
         elif action == "deduct":
             try:
                 services.deduct(
-                    user, options["amount"], reason=options["reason"], staff=self._staff(options["staff"])
+                    user, options["amount"], reason=options["reason"], staff=self._staff(options["staff"]),
+                    cause=Entry.Cause.STAFF,
                 )
             except ValueError as error:
                 raise CommandError(str(error)) from error
