@@ -4,6 +4,8 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.utils import timezone
 
+from accounts import plans
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -34,8 +36,8 @@ class UserManager(BaseUserManager):
 
 class User(AbstractBaseUser, PermissionsMixin):
     class Plan(models.TextChoices):
-        FREE = "free", "Free"
-        GOLD = "gold", "Gold"
+        FREE = plans.FREE.code, plans.FREE.name
+        GOLD = plans.GOLD.code, plans.GOLD.name
 
     email = models.EmailField("email address", unique=True)
     name = models.CharField(max_length=150, blank=True)

@@ -5,5 +5,7 @@ from django.dispatch import Signal
 
 # Sent by billing (webhooks, staff) when what a user holds changes.
 # Arguments: user, allowance (the credits the plan and packs now allow in use at once),
-# reason (what changed and why, for the ledger's note).
+# reason (what changed and why, for the ledger's note), stripe_event_id (the Stripe
+# event that triggered the change, or None) and staff (the staff member who set the
+# plan by hand, or None): the ledger records the cause by these, not by the text.
 entitlement_changed = Signal()

@@ -1,6 +1,8 @@
 from django import forms
 
-PRODUCT_CHOICES = [("gold", "Gold"), ("pack_100", "Extra 100"), ("pack_250", "Extra 250")]
+from accounts import plans
+
+PRODUCT_CHOICES = [(product.code, product.name) for product in plans.FOR_SALE]
 
 
 class CheckoutForm(forms.Form):

@@ -8,10 +8,7 @@ from what Stripe says now, so duplicated or reordered events cannot corrupt it.
 from django.conf import settings
 from django.db import models
 
-FREE_ALLOWANCE = 25
-GOLD_ALLOWANCE = 1000
-PACK_100 = 100
-PACK_250 = 250
+from accounts import plans
 
 
 class StripeCustomer(models.Model):
@@ -50,16 +47,10 @@ class Entitlement(models.Model):
 
     @property
     def allowance(self):
-        base = GOLD_ALLOWANCE if self.gold else FREE_ALLOWANCE
-        return base + PACK_100 * self.packs_100 + PACK_250 * self.packs_250
+        return plans.allowance(gold=self.gold, packs_100=self.packs_100, packs_250=self.packs_250)
 
     def describe(self):
-        parts = ["Gold" if self.gold else "Free"]
-        if self.packs_100:
-            parts.append(f"{self.packs_100} × Extra 100")
-        if self.packs_250:
-            parts.append(f"{self.packs_250} × Extra 250")
-        return " + ".join(parts)
+        return plans.describe(gold=self.gold, packs_100=self.packs_100, packs_250=self.packs_250)
 
 
 class WebhookEvent(models.Model):

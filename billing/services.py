@@ -11,6 +11,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import plans
 from accounts import services as accounts
 from accounts.models import User
 from accounts.signals import entitlement_changed
@@ -53,12 +54,8 @@ def stripe_client():
 
 
 def products():
-    """The products on sale: (code, name, price id, quantity allowed)."""
-    return {
-        "gold": ("Gold", settings.STRIPE_PRICE_GOLD, False),
-        "pack_100": ("Extra 100", settings.STRIPE_PRICE_PACK_100, True),
-        "pack_250": ("Extra 250", settings.STRIPE_PRICE_PACK_250, True),
-    }
+    """The products on sale, by code: (the catalogue's product, its Stripe price id)."""
+    return {product.code: (product, getattr(settings, product.price_setting)) for product in plans.FOR_SALE}
 
 
 def customer_for(user):
@@ -78,8 +75,8 @@ def start_checkout(user, *, product, quantity, success_url, cancel_url):
     """A Stripe Checkout Session (subscription mode) for one product; returns its URL."""
     if not payments_configured():
         raise PaymentsNotConfigured("Payments are not configured.")
-    name, price, quantity_allowed = products()[product]
-    if not quantity_allowed:
+    on_sale, price = products()[product]
+    if not on_sale.quantity_allowed:
         quantity = 1
     session = stripe_client().v1.checkout.sessions.create(
         {
@@ -157,7 +154,7 @@ def apply_event(stored):
         if user is None:
             result = f"ignored: customer {customer_id} is not one of ours"
         else:
-            result = sync_customer(user, cause=f"Stripe event {stored.event_id}")
+            result = sync_customer(user, stripe_event_id=stored.event_id)
             if stored.type == "invoice.payment_failed":
                 _email(user, "Your payment failed", "billing/email/payment_failed.txt")
     WebhookEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), result=result[:300])
@@ -178,12 +175,13 @@ def _user_for_customer(customer_id):
     return record.user if record else None
 
 
-def sync_customer(user, *, cause="a re-read of Stripe"):
+def sync_customer(user, *, stripe_event_id=None):
     """Re-read the customer's subscriptions from Stripe and make the Entitlement match.
 
     The only writer of Entitlement on the webhook path: the state is recomputed from
     Stripe's current answer, never incremented from an event, and a read older than
-    the stored one is dropped.
+    the stored one is dropped. `stripe_event_id` is the event that asked for the re-read
+    (None for a re-read on our own initiative); the ledger links its entry to it.
     """
     customer_id = user.stripe_customer.customer_id
     read_at = timezone.now()
@@ -194,7 +192,8 @@ def sync_customer(user, *, cause="a re-read of Stripe"):
         if entitlement.synced_at and entitlement.synced_at > read_at:
             return "skipped: a newer read of Stripe was applied already"
         entitlement.synced_at = read_at
-        return apply_holdings(user, entitlement, cause=cause, **held)
+        why = f"Stripe event {stripe_event_id}" if stripe_event_id else "a re-read of Stripe"
+        return apply_holdings(user, entitlement, why=why, stripe_event_id=stripe_event_id, **held)
 
 
 def holdings(subscriptions):
@@ -229,8 +228,9 @@ def holdings(subscriptions):
     return held
 
 
-def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, cause):
-    """Write what the user holds; on a change, tell credits the new allowance."""
+def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, why,
+                   stripe_event_id=None, staff=None):
+    """Write what the user holds; on a change, tell credits the new allowance (and its cause)."""
     before = (entitlement.gold, entitlement.packs_100, entitlement.packs_250)
     was_gold = entitlement.gold
     entitlement.gold, entitlement.packs_100, entitlement.packs_250 = gold, packs_100, packs_250
@@ -239,7 +239,8 @@ def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, cur
     accounts.set_plan(user, User.Plan.GOLD if gold else User.Plan.FREE)
     if (gold, packs_100, packs_250) != before or entitlement._state.adding:
         entitlement_changed.send(sender=Entitlement, user=user, allowance=entitlement.allowance,
-                                 reason=f"{entitlement.describe()} ({cause})")
+                                 reason=f"{entitlement.describe()} ({why})", stripe_event_id=stripe_event_id,
+                                 staff=staff)
     if was_gold and not gold:
         transaction.on_commit(lambda: _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt"))
     return f"synced: {entitlement.describe()} ({status}), allowance {entitlement.allowance}"
@@ -252,11 +253,17 @@ def set_entitlement_by_staff(user, *, gold, packs_100, packs_250, staff=None):
         status = Entitlement.Status.ACTIVE if (gold or packs_100 or packs_250) else Entitlement.Status.NONE
         return apply_holdings(user, entitlement, gold=gold, packs_100=packs_100, packs_250=packs_250,
                               status=status, current_period_end=entitlement.current_period_end,
-                              cause=f"set by staff {staff}" if staff else "set by staff")
+                              why=f"set by staff {staff}" if staff else "set by staff", staff=staff)
 
 
 def _email(user, subject, template):
     from django.template.loader import render_to_string
 
-    body = render_to_string(template, {"user": user, "billing_url": settings.SITE_URL.rstrip("/") + "/billing/"})
+    context = {
+        "user": user,
+        "billing_url": settings.SITE_URL.rstrip("/") + "/billing/",
+        "free_plan": plans.FREE,
+        "replenish_days": settings.CREDIT_REPLENISH_DAYS,
+    }
+    body = render_to_string(template, context)
     send_mail(subject, body, None, [user.email], fail_silently=False)

@@ -1,6 +1,7 @@
 import logging
 
 import stripe
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest
@@ -9,23 +10,20 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from accounts import plans as catalogue
 from billing import selectors, services
 from billing.forms import CheckoutForm
 from credits import selectors as credit_selectors
 
 log = logging.getLogger(__name__)
 
-# What each product gives (DESIGN.md section 4).
-PRODUCTS = [
-    {"code": "free", "name": "Free", "gives": "25 credits in use at once; each comes back 30 days after you use it"},
-    {"code": "gold", "name": "Gold", "gives": "1,000 credits in use at once, and runs on your own OpenAI key spend no credits"},
-    {"code": "pack_100", "name": "Extra 100", "gives": "+100 credits in use at once for each pack, every month"},
-    {"code": "pack_250", "name": "Extra 250", "gives": "+250 credits in use at once for each pack, every month"},
-]
-
 
 def plans(request):
-    context = {"products": PRODUCTS, "payments_configured": services.payments_configured()}
+    context = {
+        "products": catalogue.PRODUCTS,
+        "replenish_days": settings.CREDIT_REPLENISH_DAYS,
+        "payments_configured": services.payments_configured(),
+    }
     if request.user.is_authenticated:
         context.update(
             entitlement=selectors.entitlement_of(request.user),

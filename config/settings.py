@@ -29,7 +29,7 @@ if not DEBUG and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "config.apps.ProjectAdminConfig",  # the project's admin site: config/admin.py
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -76,6 +76,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pickaxes.context_processors.credit_balance",
+                "config.context_processors.credit_rules",
             ],
         },
     },
@@ -187,7 +188,6 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else 
 
 # Credits: each used credit returns this many days after it was used.
 CREDIT_REPLENISH_DAYS = env.int("CREDIT_REPLENISH_DAYS", default=30)
-FREE_ALLOWANCE = 25
 # Staff who are not superusers may grant or deduct at most this many credits at a time.
 STAFF_CREDIT_CEILING = env.int("STAFF_CREDIT_CEILING", default=100)
 

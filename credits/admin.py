@@ -1,7 +1,8 @@
 """The ledger in the admin (read-only, like everywhere) and the staff credit actions.
 
 The actions (grant, deduct, change the allowance, give back every credit in use) are
-offered on users by CreditActionsMixin; pickaxes/admin.py composes it into the user admin.
+offered on users by CreditActionsMixin; config/admin.py composes it into the user admin,
+and links entries to the runs and Stripe events that caused them (credits knows neither).
 Each goes through an intermediate form with a required reason, calls one service,
 and writes an admin log entry. Nothing edits or deletes an existing entry.
 """
@@ -17,7 +18,6 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
 
 from credits import services
 from credits.models import CreditAccount, Entry
@@ -57,19 +57,25 @@ class GrantForm(StaffCreditForm):
 
     def perform(self, user):
         expires_at = timezone.make_aware(datetime.combine(self.cleaned_data["expires_on"], time.max))
-        services.grant(user, self.cleaned_data["amount"], expires_at=expires_at, reason=self.cleaned_data["reason"], staff=self.staff)
+        services.grant(user, self.cleaned_data["amount"], expires_at=expires_at, reason=self.cleaned_data["reason"],
+                       staff=self.staff, cause=Entry.Cause.STAFF)
         return f"Granted {self.cleaned_data['amount']} bonus credits until {self.cleaned_data['expires_on']}: {self.cleaned_data['reason']}"
 
 
 class DeductForm(StaffCreditForm):
-    amount = forms.IntegerField(min_value=1, max_value=100000, help_text="Counted like uses: they come back in 30 days.")
+    amount = forms.IntegerField(min_value=1, max_value=100000)
     field_order = ["amount", "reason"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["amount"].help_text = f"Counted like uses: they come back in {settings.CREDIT_REPLENISH_DAYS} days."
 
     def clean_amount(self):
         return self.check_ceiling(self.cleaned_data["amount"])
 
     def perform(self, user):
-        services.deduct(user, self.cleaned_data["amount"], reason=self.cleaned_data["reason"], staff=self.staff)
+        services.deduct(user, self.cleaned_data["amount"], reason=self.cleaned_data["reason"], staff=self.staff,
+                        cause=Entry.Cause.STAFF)
         return f"Deducted {self.cleaned_data['amount']} credits: {self.cleaned_data['reason']}"
 
 
@@ -84,13 +90,14 @@ class AllowanceForm(StaffCreditForm):
         return self.check_ceiling(change)
 
     def perform(self, user):
-        services.adjust_allowance(user, self.cleaned_data["change"], reason=self.cleaned_data["reason"], staff=self.staff)
+        services.adjust_allowance(user, self.cleaned_data["change"], reason=self.cleaned_data["reason"], staff=self.staff,
+                                  cause=Entry.Cause.STAFF)
         return f"Changed the allowance by {self.cleaned_data['change']:+d}: {self.cleaned_data['reason']}"
 
 
 class ResetWindowForm(StaffCreditForm):
     def perform(self, user):
-        count = services.reset_window(user, reason=self.cleaned_data["reason"], staff=self.staff)
+        count = services.reset_window(user, reason=self.cleaned_data["reason"], staff=self.staff, cause=Entry.Cause.STAFF)
         return f"Gave back {count} credits in use: {self.cleaned_data['reason']}"
 
 
@@ -99,7 +106,7 @@ CREDIT_ACTIONS = {
     "grant": ("Grant bonus credits", GrantForm, "credits.grant_credits"),
     "deduct": ("Deduct credits", DeductForm, "credits.deduct_credits"),
     "allowance": ("Change the permanent allowance", AllowanceForm, "credits.change_allowance"),
-    "reset": ("Give back every credit in use (reset the 30-day window)", ResetWindowForm, "credits.reset_window"),
+    "reset": ("Give back every credit in use", ResetWindowForm, "credits.reset_window"),
 }
 
 
@@ -197,22 +204,11 @@ class SourceFilter(admin.SimpleListFilter):
 class EntryAdmin(admin.ModelAdmin):
     """The ledger is read-only here as everywhere: corrections are new entries."""
 
-    list_display = ["created_at", "account", "kind", "amount", "expires_at", "note", "staff", "source"]
-    list_filter = ["kind", "created_at", SourceFilter, ("staff", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["account__user__email", "note", "key"]
-    list_select_related = ["account__user", "staff", "run"]
+    list_display = ["created_at", "account", "kind", "amount", "expires_at", "note", "staff", "cause", "cause_ref"]
+    list_filter = ["kind", "cause", "created_at", SourceFilter, ("staff", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["account__user__email", "note", "key", "cause_ref"]
+    list_select_related = ["account__user", "staff"]
     date_hierarchy = "created_at"
-
-    @admin.display(description="source")
-    def source(self, entry):
-        run = getattr(entry, "run", None)
-        if run is not None:
-            return format_html('<a href="{}">run {}</a>', reverse("admin:pickaxes_run_change", args=[run.pk]), run.pk)
-        if entry.note and "Stripe event " in entry.note:
-            event_id = entry.note.split("Stripe event ", 1)[1].split(")", 1)[0]
-            url = reverse("admin:billing_webhookevent_changelist") + f"?q={event_id}"
-            return format_html('<a href="{}">{}</a>', url, event_id)
-        return ""
 
     def has_add_permission(self, request):
         return False

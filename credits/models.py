@@ -50,6 +50,15 @@ class Entry(models.Model):
         BONUS = "bonus", "bonus"
         DEDUCTION = "deduction", "deduction"
 
+    class Cause(models.TextChoices):
+        """What wrote the entry, so pages link to it by a field instead of parsing the note."""
+
+        SIGNUP = "signup", "sign-up (the Free allowance)"
+        RUN = "run", "a run"
+        STRIPE_EVENT = "stripe_event", "a Stripe event"
+        PLAN = "plan", "a plan change outside Stripe's webhooks"
+        STAFF = "staff", "a staff action"
+
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="entries")
     created_at = models.DateTimeField()
     amount = models.IntegerField()
@@ -69,6 +78,13 @@ class Entry(models.Model):
         blank=True,
         related_name="+",
         help_text="The staff member who wrote a manual entry.",
+    )
+    # Empty on entries written before the field existed: entries are never updated, so
+    # those keep no cause. db_default: SQL writers (credits_spend()) need not name them.
+    cause = models.CharField(max_length=16, choices=Cause.choices, blank=True, default="", db_default="")
+    cause_ref = models.CharField(
+        max_length=255, blank=True, default="", db_default="",
+        help_text="The id of what caused the entry (the run, the Stripe event), when it has one.",
     )
 
     objects = EntryQuerySet.as_manager()

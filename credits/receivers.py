@@ -5,6 +5,7 @@ from django.db.models.signals import post_save
 
 from accounts.signals import entitlement_changed
 from credits import services
+from credits.models import Entry
 
 
 def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
@@ -12,9 +13,13 @@ def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
         services.open_account(instance)
 
 
-def sync_allowance(sender, user, allowance, reason="plan changed", **kwargs):
+def sync_allowance(sender, user, allowance, reason="plan changed", stripe_event_id=None, staff=None, **kwargs):
     """A plan or pack changed: the allowance becomes the new total; used credits stay used."""
-    services.set_allowance(user, allowance, reason=reason)
+    if stripe_event_id:
+        cause, cause_ref = Entry.Cause.STRIPE_EVENT, stripe_event_id
+    else:
+        cause, cause_ref = (Entry.Cause.STAFF if staff else Entry.Cause.PLAN), ""
+    services.set_allowance(user, allowance, reason=reason, cause=cause, cause_ref=cause_ref)
 
 
 def connect():

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery, Sum
 from django.utils import timezone
 
+from accounts import plans
 from credits.models import CreditAccount, Entry
 from credits.selectors import live_sum
 
@@ -49,9 +50,10 @@ def _open_account(user_id):
                 account=account,
                 created_at=timezone.now(),
                 kind=Kind.ALLOWANCE,
-                amount=settings.FREE_ALLOWANCE,
+                amount=plans.FREE.allowance,
                 key="free-allowance",
                 note="Free plan",
+                cause=Entry.Cause.SIGNUP,
             )
     return account
 
@@ -219,7 +221,7 @@ def refund(entry, *, note="", staff=None):
     return refund_entry
 
 
-def reset_window(user, *, reason, staff):
+def reset_window(user, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref=""):
     """Give back every credit now in use ("reset the 30-day window"): each live use or
     deduction not yet refunded gets its refund, with the same expiry. Returns the count."""
     reason = _require_reason(reason)
@@ -240,6 +242,8 @@ def reset_window(user, *, reason, staff):
                 key=f"refund:{entry.pk}",
                 note=reason,
                 staff=staff,
+                cause=cause,
+                cause_ref=cause_ref,
             )
             for entry in in_use
         ]
@@ -260,7 +264,7 @@ def _positive(amount):
     return amount
 
 
-def grant(user, amount, *, expires_at=None, reason, staff=None):
+def grant(user, amount, *, expires_at=None, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref=""):
     """Add `amount` bonus credits that count until `expires_at` (default: 30 days)."""
     amount, reason = _positive(amount), _require_reason(reason)
     now = timezone.now()
@@ -277,12 +281,14 @@ def grant(user, amount, *, expires_at=None, reason, staff=None):
             expires_at=expires_at,
             note=reason,
             staff=staff,
+            cause=cause,
+            cause_ref=cause_ref,
         )
         _forget_empty_hint(account)
     return entry
 
 
-def deduct(user, amount, *, reason, staff=None):
+def deduct(user, amount, *, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref=""):
     """Take `amount` credits away, counted like uses: they come back in 30 days."""
     amount, reason = _positive(amount), _require_reason(reason)
     now = timezone.now()
@@ -296,12 +302,14 @@ def deduct(user, amount, *, reason, staff=None):
             expires_at=now + replenish_period(),
             note=reason,
             staff=staff,
+            cause=cause,
+            cause_ref=cause_ref,
         )
         _forget_empty_hint(account)
     return entry
 
 
-def set_allowance(user, amount, *, reason):
+def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref=""):
     """Make the plan's allowance `amount` by writing the difference (nothing if none).
 
     The plan's part is the allowance entries written without a staff user; permanent
@@ -319,13 +327,14 @@ def set_allowance(user, amount, *, reason):
         if delta == 0:
             return None
         entry = Entry.objects.create(
-            account=account, created_at=timezone.now(), kind=Kind.ALLOWANCE, amount=delta, note=reason
+            account=account, created_at=timezone.now(), kind=Kind.ALLOWANCE, amount=delta, note=reason,
+            cause=cause, cause_ref=cause_ref,
         )
         _forget_empty_hint(account)
     return entry
 
 
-def adjust_allowance(user, delta, *, reason, staff):
+def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref=""):
     """A permanent staff change of the allowance by `delta` (positive or negative)."""
     reason = _require_reason(reason)
     if staff is None:
@@ -341,6 +350,8 @@ def adjust_allowance(user, delta, *, reason, staff):
             amount=delta,
             note=reason,
             staff=staff,
+            cause=cause,
+            cause_ref=cause_ref,
         )
         _forget_empty_hint(account)
     return entry

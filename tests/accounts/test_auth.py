@@ -5,6 +5,7 @@ import re
 from django.contrib.auth import get_user_model
 from django.core import mail
 
+from accounts.plans import FREE
 from credits import selectors
 from tests.factories import PASSWORD
 
@@ -16,7 +17,7 @@ def test_sign_up_with_email_and_password_lands_on_the_account_page(client, db):
     )
     assert response.status_code == 302 and response["Location"] == "/account/"
     user = get_user_model().objects.get(email__iexact="new@example.com")
-    assert selectors.balance(user) == 25
+    assert selectors.balance(user) == FREE.allowance
     assert client.get("/account/").status_code == 200
 
 

@@ -5,6 +5,7 @@ from cryptography.fernet import Fernet
 
 from accounts import crypto, services
 from accounts.models import OwnApiKey, User
+from accounts.plans import FREE
 from credits import selectors as credits
 from pickaxes.models import Run
 from tests.pickaxes.conftest import post_run
@@ -27,7 +28,7 @@ def test_own_key_a_gold_payer_runs_on_their_key_and_spends_nothing(client, gold,
     assert fake_openai.requests[0]["headers"]["authorization"] == f"Bearer {KEY}"
     run = Run.objects.get()
     assert run.own_key and run.entry is None
-    assert credits.balance(gold) == 25
+    assert credits.balance(gold) == FREE.allowance
 
 
 def test_own_key_a_free_user_with_a_stored_key_spends_credits_on_the_platform_key(client, gold, pickaxe, fake_openai):
@@ -36,7 +37,7 @@ def test_own_key_a_free_user_with_a_stored_key_spends_credits_on_the_platform_ke
     client.force_login(gold)
     post_run(client, pickaxe)
     assert fake_openai.requests[0]["headers"]["authorization"] == "Bearer sk-test-platform"
-    assert credits.balance(gold) == 24 and not Run.objects.get().own_key
+    assert credits.balance(gold) == FREE.allowance - 1 and not Run.objects.get().own_key
     assert OwnApiKey.objects.filter(user=gold).exists()
 
 
@@ -49,7 +50,7 @@ def test_own_key_a_failing_key_fails_the_run_with_no_charge_and_no_fallback(clie
     assert len(fake_openai.requests) == 1  # no second try on the platform key
     run = Run.objects.get()
     assert (run.status, run.own_key) == ("failed", True)
-    assert credits.balance(gold) == 25
+    assert credits.balance(gold) == FREE.allowance
 
 
 def test_own_key_is_encrypted_at_rest_and_shown_masked(client, gold):

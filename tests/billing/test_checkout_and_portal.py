@@ -4,6 +4,7 @@ from io import StringIO
 
 from django.core.management import call_command
 
+from accounts.plans import GOLD
 from billing.models import StripeCustomer
 
 
@@ -77,7 +78,7 @@ def test_the_return_page_waits_for_the_webhook_then_shows_the_new_allowance(clie
     fake_stripe.complete_checkout_session(session_id)
     deliver("checkout.session.completed", fake_stripe.get_checkout_session(session_id))
     done = client.get(f"/billing/return/?session_id={session_id}").content.decode()
-    assert '<strong data-testid="new-allowance">1000</strong>' in done and 'http-equiv="refresh"' not in done
+    assert f'<strong data-testid="new-allowance">{GOLD.allowance}</strong>' in done and 'http-equiv="refresh"' not in done
 
 
 def test_without_stripe_keys_the_plans_page_says_payments_are_off(client, user, settings):

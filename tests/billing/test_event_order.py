@@ -10,13 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.plans import FREE, GOLD, PACK_100
 from billing import services
 from billing.models import StripeCustomer
 from credits import selectors as credits
 from tests.factories import UserFactory
 
 # How far the subscription's life got, and the allowance that state gives.
-EXPECTED = {1: 1000, 2: 1200, 3: 1200, 4: 1200, 5: 25}
+GOLD_AND_2_PACKS = GOLD.allowance + 2 * PACK_100.allowance
+EXPECTED = {1: GOLD.allowance, 2: GOLD_AND_2_PACKS, 3: GOLD_AND_2_PACKS, 4: GOLD_AND_2_PACKS, 5: FREE.allowance}
 
 
 def live_a_subscription(fake, prices, steps):

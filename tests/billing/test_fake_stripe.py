@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 import stripe
 
+from accounts import plans
 from tests.fakes.stripe_server import FakeStripeServer, parse_form
 
 
@@ -88,7 +89,8 @@ def test_checkout_session_with_two_line_items(fake_stripe, client, settings):
     assert session.success_url == "https://pickaxe.test/billing/done?session={CHECKOUT_SESSION_ID}"
     assert session.cancel_url == "https://pickaxe.test/billing/"
     assert session.status == "open" and session.payment_status == "unpaid"
-    assert session.amount_total == 900 + 3 * 300 and session.currency == "eur"
+    assert session.amount_total == plans.GOLD.monthly_price_cents + 3 * plans.PACK_100.monthly_price_cents
+    assert session.currency == plans.CURRENCY
     assert session.metadata.to_dict() == {"user_id": "7", "product": "gold"}
 
     form = fake_stripe.last_request("POST", "/v1/checkout/sessions")["form"]
@@ -284,7 +286,7 @@ def test_checkout_completion_webhook_flow(fake_stripe, client, settings):
 
     invoice = fake_stripe.create_invoice(subscription["id"], paid=False)
     assert invoice["customer"] == customer["id"] and invoice["status"] == "open"
-    assert invoice["amount_due"] == 2 * 600
+    assert invoice["amount_due"] == 2 * plans.PACK_250.monthly_price_cents
 
 
 def test_a_wrong_or_missing_api_key_is_refused(fake_stripe):

@@ -5,6 +5,7 @@ import time
 from django.core import mail
 
 from accounts.models import User
+from accounts.plans import FREE, GOLD, PACK_100, PACK_250
 from billing.models import Entitlement, WebhookEvent
 from credits import selectors as credits
 from credits import services as credit_services
@@ -39,7 +40,7 @@ def test_gold_bought_raises_the_allowance_to_1000(deliver, fake_stripe, settings
     assert response.status_code == 200
     entitlement = Entitlement.objects.get(user=user)
     assert (entitlement.gold, entitlement.status) == (True, "active")
-    assert credits.allowance(user) == 1000
+    assert credits.allowance(user) == GOLD.allowance
     user.refresh_from_db()
     assert user.plan == User.Plan.GOLD
 
@@ -49,7 +50,7 @@ def test_packs_add_100_or_250_each(deliver, fake_stripe, settings, customer, use
         customer, [(settings.STRIPE_PRICE_PACK_100, 2), (settings.STRIPE_PRICE_PACK_250, 1)]
     )
     deliver("customer.subscription.created", subscription)
-    assert credits.allowance(user) == 25 + 200 + 250
+    assert credits.allowance(user) == FREE.allowance + 2 * PACK_100.allowance + PACK_250.allowance
 
 
 def test_an_event_delivered_twice_is_applied_once(deliver, fake_stripe, settings, customer, user):
@@ -57,7 +58,7 @@ def test_an_event_delivered_twice_is_applied_once(deliver, fake_stripe, settings
     deliver("customer.subscription.created", subscription, event_id="evt_same")
     deliver("customer.subscription.created", subscription, event_id="evt_same")
     assert WebhookEvent.objects.count() == 1
-    assert credits.allowance(user) == 125
+    assert credits.allowance(user) == FREE.allowance + PACK_100.allowance
 
 
 def test_unknown_event_types_are_stored_and_ignored_with_200(deliver, customer):
@@ -71,7 +72,7 @@ def test_a_late_created_event_after_deletion_does_not_bring_gold_back(deliver, f
     fake_stripe.delete_subscription(subscription["id"])
     deliver("customer.subscription.deleted", fake_stripe.get_subscription(subscription["id"]))
     deliver("customer.subscription.created", subscription)  # arrives last, out of order
-    assert credits.allowance(user) == 25
+    assert credits.allowance(user) == FREE.allowance
     assert Entitlement.objects.get(user=user).gold is False
 
 
@@ -86,8 +87,8 @@ def test_gold_ended_drops_the_allowance_and_used_credits_stay_used(
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         deliver("customer.subscription.deleted", fake_stripe.get_subscription(subscription["id"]))
-    assert credits.allowance(user) == 25
-    assert credits.balance(user) == 25 - 40 and credits.available(user) == 0
+    assert credits.allowance(user) == FREE.allowance
+    assert credits.balance(user) == FREE.allowance - 40 and credits.available(user) == 0
     assert [message.subject for message in mail.outbox] == ["Your Gold plan has ended"]
 
 
@@ -98,11 +99,11 @@ def test_past_due_keeps_the_plan_during_stripes_grace_and_unpaid_ends_it(deliver
     invoice = fake_stripe.create_invoice(subscription["id"], paid=False)
     deliver("invoice.payment_failed", invoice)
     assert Entitlement.objects.get(user=user).status == "past_due"
-    assert credits.allowance(user) == 1000
+    assert credits.allowance(user) == GOLD.allowance
     assert "Your payment failed" in [message.subject for message in mail.outbox]
     fake_stripe.update_subscription(subscription["id"], status="unpaid")
     deliver("customer.subscription.updated", fake_stripe.get_subscription(subscription["id"]))
-    assert credits.allowance(user) == 25
+    assert credits.allowance(user) == FREE.allowance
 
 
 def test_checkout_completed_links_the_customer_by_client_reference(deliver, fake_stripe, settings, make_user):
@@ -133,13 +134,13 @@ def test_stripe_down_while_applying_answers_503_and_a_redelivery_applies_it(deli
     assert WebhookEvent.objects.get().processed_at is None
     fake_stripe.failures.clear()
     assert deliver("customer.subscription.created", subscription, event_id="evt_retry").status_code == 200
-    assert credits.allowance(user) == 1000
+    assert credits.allowance(user) == GOLD.allowance
 
 
 def test_staff_setting_an_entitlement_resyncs_the_allowance(user):
     from billing.services import set_entitlement_by_staff
 
     set_entitlement_by_staff(user, gold=True, packs_100=1, packs_250=0)
-    assert credits.allowance(user) == 1100
+    assert credits.allowance(user) == GOLD.allowance + PACK_100.allowance
     set_entitlement_by_staff(user, gold=False, packs_100=0, packs_250=0)
-    assert credits.allowance(user) == 25
+    assert credits.allowance(user) == FREE.allowance

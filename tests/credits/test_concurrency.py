@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import close_old_connections, connection
 
+from accounts.plans import FREE
 from credits import selectors, services
 from credits.models import Entry
 
@@ -59,7 +60,7 @@ def test_idempotency_20_threads_with_one_shared_key_make_exactly_one_use(make_us
     assert errors == []
     assert len(set(results)) == 1
     assert Entry.objects.filter(account__user=payer, kind="use").count() == 1
-    assert selectors.balance(payer) == 24
+    assert selectors.balance(payer) == FREE.allowance - 1
 
 
 def test_refund_20_threads_refunding_one_use_refund_it_once(make_user):
@@ -76,4 +77,4 @@ def test_refund_20_threads_refunding_one_use_refund_it_once(make_user):
     results, errors = run_in_threads(20, attempt)
     assert errors == []
     assert results.count("refunded") == 1
-    assert selectors.balance(payer) == 25
+    assert selectors.balance(payer) == FREE.allowance

@@ -1,6 +1,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
+from accounts.plans import FREE
 from credits import selectors
 from credits.models import Entry
 
@@ -15,13 +16,13 @@ def run(*args):
 
 def test_show_prints_balance_allowance_and_recent_ledger(user):
     out = run("show", user.email)
-    assert "balance:   25" in out and "allowance: 25" in out and "Free plan" in out
+    assert f"balance:   {FREE.allowance}" in out and f"allowance: {FREE.allowance}" in out and "Free plan" in out
 
 
 def test_grant_needs_a_reason(user):
     with pytest.raises(CommandError):
         run("grant", user.email, "5", "--reason", "   ")
-    assert selectors.balance(user) == 25
+    assert selectors.balance(user) == FREE.allowance
 
 
 def test_grant_adds_bonus_credits_until_the_given_day(user, make_user):

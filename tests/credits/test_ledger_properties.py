@@ -9,14 +9,16 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.plans import FREE
 from credits import selectors, services
 from tests.factories import UserFactory
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
-DAYS_30 = timedelta(days=30)
+REPLENISH = timedelta(days=django_settings.CREDIT_REPLENISH_DAYS)
 
 spends = st.tuples(st.just("spend"), st.one_of(st.none(), st.integers(0, 4)))
 bursts = st.tuples(st.just("burst"), st.integers(1, 30))  # many unkeyed spends in a row
@@ -28,7 +30,7 @@ allowances = st.tuples(st.just("allowance"), st.one_of(st.integers(0, 6), st.int
 jumps = st.tuples(
     st.just("jump"),
     st.one_of(
-        st.sampled_from([1, 3600, 86400, 30 * 86400 - 1, 30 * 86400]),
+        st.sampled_from([1, 3600, 86400, int(REPLENISH.total_seconds()) - 1, int(REPLENISH.total_seconds())]),
         st.integers(0, 35 * 86400),
     ),
 )
@@ -42,13 +44,13 @@ operations = st.lists(
 @dataclass
 class Model:
     now: datetime
-    plan: int = 25
+    plan: int = FREE.allowance
     entries: list = field(default_factory=list)  # [amount, created, expires]
     uses: list = field(default_factory=list)  # [expires, refunded]
     keys: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.entries.append((25, self.now, None))
+        self.entries.append((self.plan, self.now, None))
 
     def balance(self, at=None):
         at = at or self.now
@@ -80,8 +82,8 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
                     assert services.spend(user, key=key).pk == model.keys[key]
                 elif model.balance() >= 1:
                     entry = services.spend(user, key=key)
-                    model.entries.append((-1, model.now, model.now + DAYS_30))
-                    model.uses.append([model.now + DAYS_30, False])
+                    model.entries.append((-1, model.now, model.now + REPLENISH))
+                    model.uses.append([model.now + REPLENISH, False])
                     real_uses.append(entry)
                     if key:
                         model.keys[key] = entry.pk
@@ -103,7 +105,7 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
                 model.entries.append((op[1], model.now, model.now + timedelta(days=op[2])))
             elif kind == "deduct":
                 services.deduct(user, op[1], reason="property")
-                model.entries.append((-op[1], model.now, model.now + DAYS_30))
+                model.entries.append((-op[1], model.now, model.now + REPLENISH))
             elif kind == "allowance":
                 services.set_allowance(user, op[1], reason="property")
                 if op[1] != model.plan:

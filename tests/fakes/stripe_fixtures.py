@@ -1,15 +1,11 @@
-"""Pytest fixture for the fake Stripe server in `tests/fakes/stripe_server.py`."""
+"""Pytest fixtures: the fake Stripe server of `tests/fakes/stripe_server.py`, a user as
+its customer, and signed webhook deliveries."""
 
 import pytest
 
+from accounts import plans
+from billing.models import StripeCustomer
 from tests.fakes.stripe_server import FakeStripeServer
-
-# What the fixture puts on sale: (settings name, product name, lookup key, monthly cents).
-CATALOGUE = [
-    ("STRIPE_PRICE_GOLD", "Gold", "pickaxe_gold_monthly", 900),
-    ("STRIPE_PRICE_PACK_100", "Extra 100", "pickaxe_pack_100_monthly", 300),
-    ("STRIPE_PRICE_PACK_250", "Extra 250", "pickaxe_pack_250_monthly", 600),
-]
 
 
 @pytest.fixture
@@ -25,11 +21,35 @@ def fake_stripe(settings):
     settings.STRIPE_SECRET_KEY = server.api_key
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
     settings.STRIPE_API_BASE = server.url
-    for setting, name, lookup_key, amount in CATALOGUE:
-        product = server.create_product(name, metadata={"lookup_key": lookup_key})
+    for on_sale in plans.FOR_SALE:  # what the catalogue sells, at its list prices
+        product = server.create_product(on_sale.name, metadata={"lookup_key": on_sale.lookup_key})
         price = server.create_price(
-            product["id"], amount, currency="eur", interval="month", lookup_key=lookup_key, nickname=name
+            product["id"], on_sale.monthly_price_cents, currency=plans.CURRENCY, interval="month",
+            lookup_key=on_sale.lookup_key, nickname=on_sale.name,
         )
-        setattr(settings, setting, price["id"])
+        setattr(settings, on_sale.price_setting, price["id"])
     yield server
     server.stop()
+
+
+@pytest.fixture
+def customer(fake_stripe, user):
+    """The user as a Stripe customer, as after their first Checkout."""
+    created = fake_stripe.create_customer(user.email, metadata={"user_id": str(user.pk)})
+    StripeCustomer.objects.create(user=user, customer_id=created["id"])
+    return created["id"]
+
+
+@pytest.fixture
+def deliver(db, client, fake_stripe, settings):
+    """Send a signed event to the webhook view, as Stripe would; returns the response."""
+
+    def send(event_type, obj, *, event_id=None, secret=None, created=None):
+        payload, signature = fake_stripe.webhook(
+            event_type, obj, secret=secret or settings.STRIPE_WEBHOOK_SECRET, event_id=event_id, created=created
+        )
+        return client.post(
+            "/billing/webhook/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+        )
+
+    return send

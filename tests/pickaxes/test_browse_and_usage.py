@@ -3,6 +3,7 @@ from datetime import timedelta
 import time_machine
 from django.utils import timezone
 
+from accounts.plans import FREE
 from pickaxes import services
 from tests.pickaxes.factories import PickaxeFactory, open_run
 
@@ -89,3 +90,10 @@ def test_usage_csv_export(client, pickaxe, make_user):
 def test_usage_empty_state(client, pickaxe):
     client.force_login(pickaxe.owner)
     assert "No runs in the last 30 days." in client.get(f"/studio/{pickaxe.slug}/usage/").content.decode()
+
+
+def test_browse_offers_the_free_plans_credits_and_states_the_replenishment_period(client, db, settings):
+    settings.CREDIT_REPLENISH_DAYS = 14
+    html = client.get("/").content.decode()
+    assert f"Sign up for {FREE.allowance} free credits." in html
+    assert "comes back 14 days later" in html

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
 
+from accounts.plans import FREE, GOLD, PACK_100
 from credits import selectors as credits
 from credits import services as credit_services
 from credits.models import Entry
@@ -38,7 +39,7 @@ def test_bonus_grants_grant_with_a_reason_records_staff_and_an_admin_log(client,
     assert response.status_code == 302
     entry = Entry.objects.get(kind="bonus")
     assert (entry.amount, entry.staff, entry.note) == (50, superuser, "conference raffle")
-    assert credits.balance(user) == 75
+    assert credits.balance(user) == FREE.allowance + 50
     assert LogEntry.objects.filter(object_id=str(user.pk), change_message__contains="Granted 50").exists()
 
 
@@ -54,13 +55,13 @@ def test_bonus_grants_deduct_counts_like_uses(client, superuser, user):
     client.post(ACTION_URL.format(user.pk, "deduct"), {"amount": "10", "reason": "refund abuse", "apply": "1"})
     entry = Entry.objects.get(kind="deduction")
     assert (entry.amount, entry.staff) == (-10, superuser)
-    assert credits.balance(user) == 15
+    assert credits.balance(user) == FREE.allowance - 10
 
 
 def test_bonus_grants_permanent_allowance_change(client, superuser, user):
     client.force_login(superuser)
     client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "-5", "reason": "downgrade by contract", "apply": "1"})
-    assert credits.allowance(user) == 20
+    assert credits.allowance(user) == FREE.allowance - 5
     response = client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "0", "reason": "x", "apply": "1"})
     assert "other than 0" in response.content.decode()
 
@@ -71,7 +72,7 @@ def test_reset_the_30_day_window_gives_back_every_credit_in_use(client, superuse
     credit_services.deduct(user, 3, reason="earlier")
     client.force_login(superuser)
     client.post(ACTION_URL.format(user.pk, "reset"), {"reason": "outage on 3 Dec", "apply": "1"})
-    assert credits.balance(user) == 25
+    assert credits.balance(user) == FREE.allowance
     assert Entry.objects.filter(kind="refund", staff=superuser).count() == 6
     assert Entry.objects.filter(account__user=user).count() == 1 + 6 + 6  # nothing edited or deleted
 
@@ -83,7 +84,7 @@ def test_grant_from_the_user_list_to_several_users(client, superuser, make_user)
     page = client.post("/admin/accounts/user/", data)
     assert "Grant bonus credits" in page.content.decode()
     client.post("/admin/accounts/user/", {**data, "amount": "7", "expires_on": "2099-01-01", "reason": "beta", "apply": "1"})
-    assert credits.balance(first) == credits.balance(second) == 32
+    assert credits.balance(first) == credits.balance(second) == FREE.allowance + 7
 
 
 def test_refund_a_chosen_run(client, superuser, user, pickaxe):
@@ -93,10 +94,10 @@ def test_refund_a_chosen_run(client, superuser, user, pickaxe):
     data = {"action": "refund", "_selected_action": [run.pk], "reason": "wrong output", "apply": "1"}
     client.post("/admin/pickaxes/run/", data)
     run.refresh_from_db()
-    assert run.refunded and credits.balance(user) == 25
+    assert run.refunded and credits.balance(user) == FREE.allowance
     assert Entry.objects.get(kind="refund").staff == superuser
     client.post("/admin/pickaxes/run/", data)  # twice: refused, not doubled
-    assert credits.balance(user) == 25
+    assert credits.balance(user) == FREE.allowance
 
 
 def test_support_staff_may_grant_up_to_the_ceiling(client, support, user, settings):
@@ -104,16 +105,16 @@ def test_support_staff_may_grant_up_to_the_ceiling(client, support, user, settin
     client.force_login(support)
     response = client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "101", "expires_on": "2099-01-01", "reason": "big", "apply": "1"})
     assert "Above your ceiling of 100" in response.content.decode()
-    assert credits.balance(user) == 25
+    assert credits.balance(user) == FREE.allowance
     client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": "2099-01-01", "reason": "ok", "apply": "1"})
-    assert credits.balance(user) == 125
+    assert credits.balance(user) == FREE.allowance + 100
 
 
 def test_superusers_may_go_above_the_ceiling(client, superuser, user, settings):
     settings.STAFF_CREDIT_CEILING = 10
     client.force_login(superuser)
     client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "500", "expires_on": "2099-01-01", "reason": "partner", "apply": "1"})
-    assert credits.balance(user) == 525
+    assert credits.balance(user) == FREE.allowance + 500
 
 
 def test_support_staff_do_not_get_the_actions_outside_their_permissions(client, support, user):
@@ -150,7 +151,8 @@ def test_user_pages_show_plan_balance_allowance_chart_and_key_status(client, sup
     credit_services.spend(user)
     client.force_login(superuser)
     listing = client.get("/admin/accounts/user/?q=" + user.email).content.decode()
-    assert '<td class="field-balance">24</td>' in listing and '<td class="field-allowance">25</td>' in listing
+    assert f'<td class="field-balance">{FREE.allowance - 1}</td>' in listing
+    assert f'<td class="field-allowance">{FREE.allowance}</td>' in listing
     detail = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
     assert 'data-testid="balance-chart"' in detail and "not set" in detail
 
@@ -171,7 +173,7 @@ def test_setting_the_plan_on_the_user_page_resyncs_the_allowance(client, superus
     data.pop("user_permissions", None)
     response = client.post(f"/admin/accounts/user/{user.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
-    assert credits.allowance(user) == 1100
+    assert credits.allowance(user) == GOLD.allowance + PACK_100.allowance
     user.refresh_from_db()
     assert user.plan == "gold"
 

@@ -4,23 +4,18 @@ print the settings lines to paste."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts import plans
 from billing import services
-
-CATALOGUE = [
-    ("STRIPE_PRICE_GOLD", "pickaxe_gold_monthly", "Pickaxe Gold", "gold_cents"),
-    ("STRIPE_PRICE_PACK_100", "pickaxe_pack_100_monthly", "Pickaxe Extra 100", "pack_100_cents"),
-    ("STRIPE_PRICE_PACK_250", "pickaxe_pack_250_monthly", "Pickaxe Extra 250", "pack_250_cents"),
-]
 
 
 class Command(BaseCommand):
     help = "Create the products and prices in Stripe (idempotent) and print the STRIPE_PRICE_* settings."
 
     def add_arguments(self, parser):
-        parser.add_argument("--currency", default="eur")
-        parser.add_argument("--gold-cents", type=int, default=1900, dest="gold_cents")
-        parser.add_argument("--pack-100-cents", type=int, default=500, dest="pack_100_cents")
-        parser.add_argument("--pack-250-cents", type=int, default=1000, dest="pack_250_cents")
+        parser.add_argument("--currency", default=plans.CURRENCY)
+        for product in plans.FOR_SALE:  # --gold-cents, --pack-100-cents, --pack-250-cents
+            parser.add_argument(f"--{product.code.replace('_', '-')}-cents", type=int,
+                                default=product.monthly_price_cents, dest=f"{product.code}_cents")
 
     def handle(self, *args, **options):
         try:
@@ -28,7 +23,8 @@ class Command(BaseCommand):
         except services.PaymentsNotConfigured as error:
             raise CommandError(f"{error} Set STRIPE_SECRET_KEY first.") from error
         lines = []
-        for setting, lookup_key, name, amount_option in CATALOGUE:
+        for on_sale in plans.FOR_SALE:
+            setting, lookup_key, name = on_sale.price_setting, on_sale.lookup_key, f"Pickaxe {on_sale.name}"
             found = client.v1.prices.list({"lookup_keys": [lookup_key], "active": True, "limit": 1})
             if found.data:
                 price = found.data[0]
@@ -39,7 +35,7 @@ class Command(BaseCommand):
                     {
                         "product": product.id,
                         "currency": options["currency"],
-                        "unit_amount": options[amount_option],
+                        "unit_amount": options[f"{on_sale.code}_cents"],
                         "recurring": {"interval": "month"},
                         "lookup_key": lookup_key,
                         "nickname": f"{name} monthly",

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from accounts import plans
 from pickaxes.models import InputField, Pickaxe
 
 DEMO_EMAIL = "demo@example.com"
@@ -73,6 +74,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"\nDemo data ready. Open http://127.0.0.1:8000/ and log in as "
-                f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or sign up with your own email.\n"
+                f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or sign up with your own email "
+                f"({plans.FREE.allowance} free credits).\n"
             )
         )
