@@ -6,8 +6,8 @@ embed row, so the limits hold exactly across any number of web processes.
 """
 
 import hashlib
-import secrets
 import hmac
+import secrets
 from datetime import timedelta
 
 from django.conf import settings

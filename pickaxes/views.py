@@ -16,7 +16,6 @@ from credits import selectors as credit_selectors
 from credits.services import OutOfCredits
 from pickaxes import charts, results, running, selectors, services
 from pickaxes.forms import PickaxeEditor, run_form_class
-from pickaxes.models import Run
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
 

@@ -28,6 +28,7 @@ def _missing_services():
     return missing
 
 
+@pytest.hookimpl(trylast=True)  # after `-m` has deselected what this run leaves out
 def pytest_collection_modifyitems(config, items):
     missing = _missing_services()
     needed = {name for item in items for name in missing if item.get_closest_marker(name)}

@@ -19,20 +19,20 @@ out where `connections[alias]` creates one rather than set in each thread before
 """
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import uvicorn
-
-from config.asgi import get_asgi_application
+from asgiref.sync import SyncToAsync
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.exceptions import SynchronousOnlyOperation
-from asgiref.sync import SyncToAsync
 from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test.utils import modify_settings
+
+from config.asgi import get_asgi_application
 
 
 def shared_in_memory_connections():

@@ -5,7 +5,7 @@ from the code: balance(t) = the sum of entries created by t that have not expire
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -17,7 +17,7 @@ from accounts.plans import FREE
 from credits import selectors, services
 from tests.factories import UserFactory
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 REPLENISH = timedelta(days=django_settings.CREDIT_REPLENISH_DAYS)
 
 spends = st.tuples(st.just("spend"), st.one_of(st.none(), st.integers(0, 4)))

@@ -1149,7 +1149,7 @@ class FakeStripeServer:
         ui_mode = params.get("ui_mode") or "hosted"
         now = int(time.time())
         session_id = new_id("cs_test_", 58)
-        total = sum((p["unit_amount"] or 0) * item["quantity"] for p, item in zip(prices, line_items))
+        total = sum((p["unit_amount"] or 0) * item["quantity"] for p, item in zip(prices, line_items, strict=True))
         session = {
             "id": session_id,
             "object": "checkout.session",

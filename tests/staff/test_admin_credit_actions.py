@@ -9,8 +9,8 @@ from credits import selectors as credits
 from credits import services as credit_services
 from credits.models import Entry
 from pickaxes import services as pickaxe_services
-from tests.pickaxes.factories import open_run
 from pickaxes.models import Pickaxe, Run
+from tests.pickaxes.factories import open_run
 
 ACTION_URL = "/admin/accounts/user/{}/credits/{}/"
 

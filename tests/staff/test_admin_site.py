@@ -12,7 +12,7 @@ from billing.models import WebhookEvent
 from config.admin import ProjectAdminSite
 from credits import services as credit_services
 from credits.models import Entry
-from pickaxes import services as pickaxe_services
+from tests.pickaxes.factories import open_run
 
 LEDGER = "/admin/credits/entry/"
 
@@ -54,8 +54,7 @@ def test_a_plan_set_by_staff_is_recorded_as_a_staff_cause(user, superuser):
 
 
 def test_an_entry_of_a_run_and_its_refund_link_to_the_run(client, superuser, user, pickaxe):
-    run, _ = pickaxe_services.start_run(pickaxe=pickaxe, payer=user, submitted_by=user, inputs={},
-                                        submission_key="k" * 20, source="site")
+    run = open_run(pickaxe, user, "k" * 20)
     client.force_login(superuser)
     assert f'<a href="/admin/pickaxes/run/{run.pk}/change/">run {run.pk}</a>' in client.get(LEDGER).content.decode()
 
