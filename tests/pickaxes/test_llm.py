@@ -192,7 +192,7 @@ def test_stopping_early_closes_the_stream_at_once(fake_openai):
 
     async def read_one_piece_then_wait_for_the_server():
         async with llm.start_completion(**REQUEST) as completion:
-            async for _piece in completion:
+            async for piece in completion:  # noqa: B007  (returned below)
                 break
         # Still inside the event loop: the close came from leaving `async with`, not
         # from asyncio.run() finalising the generator on its way out.
