@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseForbidden
+from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -106,12 +106,20 @@ async def embed_run(request, token):
 
 
 async def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
-    """The stream, or the embed page with the run's result once it has ended."""
+    """The stream; or the page, at once when the result is known, else when the run ends
+    (sent whole, with no thread waiting for the model meanwhile)."""
     if wants_stream:
         return running.stream(job, visitor=True)
-    result = (await running.result(job)).for_visitor()
-    return await running.database(_render, request, embed, form, embed_token=embed_token, result=result,
-                                  status=status)
+    if job.result:
+        return await running.database(_render, request, embed, form, embed_token=embed_token,
+                                      result=job.result.for_visitor(), status=status)
+
+    async def page_when_done():
+        result = (await running.result(job)).for_visitor()
+        page = await running.database(_render, request, embed, form, embed_token=embed_token, result=result)
+        yield page.content
+
+    return _frame_policy(StreamingHttpResponse(page_when_done(), content_type="text/html; charset=utf-8"), embed)
 
 
 def _render(request, embed, form, *, embed_token="", result=None, status=200):

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -95,9 +95,18 @@ async def run(request, slug):
         job = await running.begin(started)
     if wants_stream:
         return running.stream(job)
-    result = await running.result(job)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
-    return await running.database(_render_page, request, pickaxe, fresh_form, result=result)
+    if job.result:
+        return await running.database(_render_page, request, pickaxe, fresh_form, result=job.result)
+    return StreamingHttpResponse(_page_when_done(request, pickaxe, fresh_form, job), content_type="text/html; charset=utf-8")
+
+
+async def _page_when_done(request, pickaxe, form, job):
+    """The page for a browser without JavaScript, sent whole once the run has ended. The
+    view has returned by then, so no thread waits for the model meanwhile."""
+    result = await running.result(job)
+    page = await running.database(_render_page, request, pickaxe, form, result=result)
+    yield page.content
 
 
 def _user_and_pickaxe(request, slug):

@@ -64,3 +64,4 @@ def pickaxe(db):
 def fast_password_hashing(settings):
     # Hashing strength is Django's concern; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+

@@ -3,6 +3,7 @@ import re
 import pytest
 
 from embeds.services import embed_for
+from tests.clients import post_without_javascript
 
 
 @pytest.fixture
@@ -26,4 +27,4 @@ def embed_form(client, embed, **headers):
 def run_embed(client, embed, *, topic="the sea", fields=None, **headers):
     if fields is None:
         _, fields = embed_form(client, embed)
-    return client.post(f"/e/{embed.token}/run/", {"topic": topic, **fields}, **headers)
+    return post_without_javascript(client, f"/e/{embed.token}/run/", {"topic": topic, **fields}, **headers)

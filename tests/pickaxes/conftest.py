@@ -3,6 +3,8 @@ import re
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 
+from tests.clients import post_without_javascript
+
 
 def submission_key(client, pickaxe):
     """The key the pickaxe page renders into its form, as a browser would post it."""
@@ -12,7 +14,7 @@ def submission_key(client, pickaxe):
 
 def post_run(client, pickaxe, *, key=None, **inputs):
     data = {"topic": "the sea", "submission_key": key or submission_key(client, pickaxe), **inputs}
-    return client.post(f"/p/{pickaxe.slug}/run/", data)
+    return post_without_javascript(client, f"/p/{pickaxe.slug}/run/", data)
 
 
 def post_run_streamed(user, pickaxe, data):
