@@ -97,7 +97,7 @@ class Cleanup:
 
     def __init__(self):
         self._actions = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a signal handler may run it while the main thread holds it
 
     def add(self, action):
         with self._lock:
@@ -137,7 +137,11 @@ def start_watchdog(seconds):
 
 
 def on_signal(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through finally blocks; atexit then cleans up
+    """SIGINT, SIGTERM, SIGHUP: clean up here and leave at once. (Unwinding with an
+    exception instead can leave asyncio.run waiting on tasks it is cancelling.)"""
+    print(f"\nbench: stopped by signal {signum}; cleaning up.", file=sys.stderr, flush=True)
+    CLEANUP.run()
+    os._exit(128 + signum)
 
 
 def raise_nofile():
@@ -170,15 +174,29 @@ class Subprocess:
         )
         if log:
             out.close()
-        self._cleanup = CLEANUP.add(self.stop)
+        # At an abnormal exit: kill at once. A graceful stop would wait for the streams this
+        # process still holds open (up to gunicorn's graceful_timeout).
+        self._cleanup = CLEANUP.add(self.kill)
 
     @property
     def pid(self):
         return self.proc.pid
 
-    def stop(self, timeout=15):
-        """SIGINT: gunicorn's quick shutdown (streams still open are cut, not waited for)."""
+    def kill(self):
+        """SIGKILL to the whole process group."""
         CLEANUP.discard(self._cleanup)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self, timeout=15):
+        """SIGINT (gunicorn's quick shutdown), then SIGKILL to the group after `timeout` s.
+        Stays in CLEANUP until it is gone, in case a signal interrupts the wait."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
@@ -194,6 +212,7 @@ class Subprocess:
             os.killpg(self.proc.pid, signal.SIGKILL)  # anything left in its group
         except (ProcessLookupError, PermissionError):
             pass
+        CLEANUP.discard(self._cleanup)
 
 
 def start_fake(delay, logs):
@@ -802,7 +821,7 @@ def main():
         LEVELS, ROUNDS, WINDOW, BURST, USERS = (1, 8), 1, 2.0, 100, 30
 
     began = time.perf_counter()
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, on_signal)
     atexit.register(CLEANUP.run)
     start_watchdog(MAX_SECONDS)
