@@ -1,95 +1,155 @@
-"""Benchmark of the production server on the run endpoint (see bench/README.md).
+"""Benchmark of the run endpoint under the production server (see bench/README.md).
 
-    .venv/bin/python bench/streams.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/pickaxe_bench .venv/bin/python bench/streams.py
 
-Drops and re-creates the PostgreSQL database `pickaxe_streams_bench` (server, user and
-password from DATABASE_URL when set, else postgres@127.0.0.1:5432), migrates it, creates
-users with credits and logged-in sessions and a public pickaxe with one short-text
-field, then measures, with the fake OpenAI server (tests/fakes/openai_server.py) in a
-subprocess and gunicorn (gunicorn.conf.py) in another:
+Uses one database only, named after DATABASE_URL's with `_streams` added (the name must
+contain `bench`): drops and re-creates it, migrates it, creates USERS users with credits
+and logged-in sessions and a public pickaxe, and drops it again at exit. Then, with the
+fake model (bench/fake_model.py) and the servers as subprocesses:
 
-1. Submits per second and p50/p99 latency (POST to the last SSE event) with the fake
-   answering at once: 32 closed-loop clients for 15 s, one uvicorn worker process.
-2. Concurrent streams with the fake taking ~10 s per answer: 1,000 runs opened at once
-   against one uvicorn worker process; how many are open together, how many end with
-   `end` ok=true, and the peak RSS of gunicorn's processes (master + worker).
-3. The same 10 s runs through gunicorn's sync worker (1 worker, 1 thread) and gthread
-   worker (1 worker, 32 threads) on config.wsgi, side by side for 30 s, posted as a
-   browser without JavaScript does; runs open at once and ended are read from the DB.
-4. The metering step: services.start_run + finish_run through sync_to_async from 1 and
-   32 asyncio tasks, interleaved call by call with a baseline that writes the same Run
-   row without credits.spend.
+1. Throughput: the project (`gunicorn -c bench/gunicorn_bench.conf.py config.asgi:application`,
+   i.e. gunicorn.conf.py plus a query counter; DEBUG=false, one worker process) and the
+   bare ASGI baseline (bench/baseline_asgi.py, same gunicorn settings) side by side, the
+   fake answering at once with 51 chunks; 1, 8, 32 and 128 closed-loop clients; ROUNDS
+   short rounds per variant and level, the variants alternating, so machine noise hits
+   both. Runs/s, p50/p99 (POST to end of stream), server CPU ms per run, SQL statements
+   per run, the same for the fake, the client and PostgreSQL, and the CPU that other
+   people's processes used meanwhile.
+2. Burst: 1,000 runs posted at once with the fake taking ~10 s per answer, to a freshly
+   started project server (then, for reference, to a fresh baseline server): all ok,
+   response headers within 3 s, median run time, peak RSS (master + worker) and peak
+   threads in the worker.
 
-Prints a table, one PASS/FAIL line per target and DIAGNOSIS notes for causes found in
-the server logs; exits 1 if any target fails. The load client is this process (asyncio,
-raw HTTP/1.1); the servers are subprocesses.
+Prints the tables, one PASS/FAIL line per target and exits 1 if any target fails. Never
+hangs: every wait has a timeout and a watchdog ends the run after MAX_SECONDS; servers,
+fake and database are removed at exit, however it ends.
 """
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from run import ms, percentile  # bench/run.py (this folder is on sys.path when run as a script)
 
-ROOT = Path(__file__).resolve().parent.parent
-DB_NAME = "pickaxe_streams_bench"  # dropped and re-created: never any other name
-DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/"
+import querycount  # bench/querycount.py
 
-USERS = 200  # logged-in sessions the load is spread over
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/pickaxe_bench"
+DB_SUFFIX = "_streams"
+GUNICORN_CONF = BENCH / "gunicorn_bench.conf.py"
+
+USERS = 300  # logged-in sessions the load is spread over: no hot account
 ALLOWANCE = 100_000  # credits per user: nobody runs out
 
-# 1. Throughput with the fake answering at once.
-SUBMIT_CLIENTS = 32
-SUBMIT_WARMUP = 2.0
-SUBMIT_SECONDS = 15.0
-SUBMIT_GRACE = 10.0  # a run still open this long after the window is given up
+# 1. Throughput.
+CHUNKS = 51  # text chunks in each answer
+LEVELS = (1, 8, 32, 128)  # concurrent closed-loop clients
+ROUNDS = 3  # rounds per variant and level, alternating project / baseline
+WARMUP_MIN = 1.0  # a round's warm-up: at least this, and until every client has ended a run...
+WARMUP_MAX = 15.0  # ...but no longer than this
+WINDOW = 4.0  # measured seconds per round
+RUN_TIMEOUT = 30.0  # a run not ended by then is given up (counted as failed)
 
-# 2. Concurrent streams: an answer of SLOW_WORDS words, SLOW_DELAY s apart, lasts
-#    (SLOW_WORDS - 1) * SLOW_DELAY = 10 s at the fake.
-STREAMS = 1000
-SLOW_WORDS = 21
-SLOW_DELAY = 0.5
-STREAM_DEADLINE = 60.0  # seconds from the burst: a stream not ended by then is given up
+# 2. Burst.
+BURST = 1000
+SLOW_DELAY = 0.2  # seconds between chunks: 50 pauses, ~10 s per answer
+BURST_TIMEOUT = 60.0  # from the burst: a run not ended by then is given up
 
-# 3. gunicorn's sync and gthread workers, same 10 s answers.
-SYNC_WINDOW = 30.0
-SYNC_CLIENTS = {"sync 1x1": 8, "gthread 1x32": 64}  # closed-loop clients, well above the threads
+# Targets (issue 10).
+TARGET_RATIO = 0.5  # project runs/s at least half the baseline's...
+TARGET_RATIO_LEVELS = (8, 32)  # ...at these client counts
+TARGET_RUNS_PER_SECOND = 300  # project, best level
+TARGET_HEADERS_WITHIN = 3.0  # s from the burst
+TARGET_BURST_MEDIAN = 13.0  # s
+TARGET_RSS_BYTES = 512 << 20  # master + worker
+TARGET_THREADS = 100  # in the worker
 
-# 4. Metering.
-METER_LEVELS = (1, 32)  # concurrent tasks; the target is read at 32
-METER_WARMUP = 1.0
-METER_SECONDS = 10.0  # per level, after the warm-up
-
-# Targets (the issue's).
-TARGET_STREAMS = 1000
-TARGET_RSS_BYTES = 1 << 30  # 1 GiB
-TARGET_METERING_P99_MS = 5.0
-
+MAX_SECONDS = 15 * 60  # watchdog for the whole script
+IDLE_SAMPLE = 2.0  # s of machine load sampled before the start
 NOFILE = 65536
+
+PROJECT = "project"
+BASELINE = "baseline"
+APPS = {PROJECT: ("config.asgi:application", ()), BASELINE: ("baseline_asgi:app", ("--pythonpath", str(BENCH)))}
 
 
 # --------------------------------------------------------------------------- plumbing
 
 
+class Cleanup:
+    """Things to undo at exit, last first; runs once, whatever ends the script."""
+
+    def __init__(self):
+        self._actions = []
+        self._lock = threading.RLock()  # a signal handler may run it while the main thread holds it
+
+    def add(self, action):
+        with self._lock:
+            self._actions.append(action)
+        return action
+
+    def discard(self, action):
+        with self._lock:
+            if action in self._actions:
+                self._actions.remove(action)
+
+    def run(self):
+        while True:
+            with self._lock:
+                if not self._actions:
+                    return
+                action = self._actions.pop()
+            try:
+                action()
+            except Exception as exc:  # keep cleaning up
+                print(f"bench: cleanup step failed: {exc!r}", file=sys.stderr)
+
+
+CLEANUP = Cleanup()
+
+
+def start_watchdog(seconds):
+    def expire():
+        print(f"\nbench: WATCHDOG: still running after {seconds:.0f} s; stopping everything.", file=sys.stderr,
+              flush=True)
+        CLEANUP.run()
+        os._exit(3)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+
+
+def on_signal(signum, frame):
+    """SIGINT, SIGTERM, SIGHUP: clean up here and leave at once. (Unwinding with an
+    exception instead can leave asyncio.run waiting on tasks it is cancelling.)"""
+    print(f"\nbench: stopped by signal {signum}; cleaning up.", file=sys.stderr, flush=True)
+    CLEANUP.run()
+    os._exit(128 + signum)
+
+
 def raise_nofile():
-    """Raise the open-file limit toward the hard limit (each stream is 2-3 sockets)."""
+    """Raise the open-file limit toward the hard limit (a stream is 2-3 sockets)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = NOFILE if hard == resource.RLIM_INFINITY else min(NOFILE, hard)
-    if soft == resource.RLIM_INFINITY or soft >= want:
-        return
-    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def free_port():
@@ -98,164 +158,137 @@ def free_port():
         return s.getsockname()[1]
 
 
-
 def mib(nbytes):
     return nbytes / (1 << 20)
 
 
-def bench_database_url():
-    """DATABASE_URL's server and credentials, always with the database DB_NAME."""
-    base = os.environ.get("DATABASE_URL") or DEFAULT_SERVER_URL
-    parts = urlsplit(base)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        base, parts = DEFAULT_SERVER_URL, urlsplit(DEFAULT_SERVER_URL)
-    return parts._replace(path="/" + DB_NAME, query="", fragment="").geturl()
-
-
-def recreate_database(url):
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    assert unquote(parts.path.lstrip("/")) == DB_NAME
-    params = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username) if parts.username else "postgres",
-    }
-    if parts.password:
-        params["password"] = unquote(parts.password)
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-        max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
-        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()[0]
-    return params, max_connections, others
-
-
-# --------------------------------------------------------------------------- fake model
-
-
-def serve_fake(delay, words):
-    """Subprocess mode: the fake OpenAI server with a deep listen backlog, until stdin closes."""
-    sys.path.insert(0, str(ROOT))
-    from http.server import ThreadingHTTPServer
-
-    from tests.fakes.openai_server import FakeOpenAIServer, _Handler
-
-    class DeepBacklogServer(ThreadingHTTPServer):
-        request_queue_size = 4096  # the default 5 drops connections in a burst of 1,000
-        daemon_threads = True
-
-    class BenchFake(FakeOpenAIServer):
-        def start(self):
-            self._httpd = DeepBacklogServer(("127.0.0.1", 0), _Handler)
-            self._httpd.fake = self
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-            )
-            self._thread.start()
-            return self
-
-    threading.stack_size(256 * 1024)  # 1,000 handler threads
-    fake = BenchFake()
-    fake.reply = " ".join(f"word{i}" for i in range(words))
-    fake.chunk_delay = delay
-    fake.start()
-    print(fake.url, flush=True)
-    sys.stdin.read()  # the parent closes our stdin to stop us
-    fake.stop()
-
-
 class Subprocess:
-    """A child process in its own process group, stopped by its pid."""
+    """A child process in its own process group; stopped (group included) at exit at the latest."""
 
-    def __init__(self, args, *, env=None, log=None, stdout=None, stderr=None):
-        self.log = log
+    def __init__(self, args, *, env=None, log=None, stdout=None):
         out = open(log, "ab") if log else stdout
-        err = subprocess.STDOUT if log else open(stderr, "ab") if stderr else None
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out, stderr=err,
+            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out,
+            stderr=subprocess.STDOUT if log else None,
             preexec_fn=lambda: (raise_nofile(), os.setpgrp()),
         )
-        for f in (out, err):
-            if hasattr(f, "close") and f is not stdout:
-                f.close()
+        if log:
+            out.close()
+        # At an abnormal exit: kill at once. A graceful stop would wait for the streams this
+        # process still holds open (up to gunicorn's graceful_timeout).
+        self._cleanup = CLEANUP.add(self.kill)
 
-    def stop(self, sig=signal.SIGINT, timeout=15):
-        """SIGINT: gunicorn's quick shutdown (streams still open are cut, not waited for)."""
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def kill(self):
+        """SIGKILL to the whole process group."""
+        CLEANUP.discard(self._cleanup)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def stop(self, timeout=15):
+        """SIGINT (gunicorn's quick shutdown), then SIGKILL to the group after `timeout` s.
+        Stays in CLEANUP until it is gone, in case a signal interrupts the wait."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
-            self.proc.send_signal(sig)
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait()
-        # Anything left in its group (a worker orphaned by a killed master).
+                self.proc.wait(5)
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)  # anything left in its group
         except (ProcessLookupError, PermissionError):
             pass
+        CLEANUP.discard(self._cleanup)
 
 
-def start_fake(delay, words, logs):
-    child = Subprocess([sys.executable, __file__, "--fake", str(delay), str(words)], stdout=subprocess.PIPE,
-                       stderr=logs / "fake-openai.log")
-    url = child.proc.stdout.readline().decode().strip()
+def start_fake(delay, logs):
+    fake = Subprocess([sys.executable, str(BENCH / "fake_model.py"), "--chunks", str(CHUNKS), "--delay", str(delay)],
+                      stdout=subprocess.PIPE)
+    line = [b""]
+    reader = threading.Thread(target=lambda: line.__setitem__(0, fake.proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(20)
+    url = line[0].decode().strip()
     if not url.startswith("http://"):
-        child.stop()
-        sys.exit("bench: the fake OpenAI server did not start.")
-    return child, url
+        fake.stop()
+        sys.exit("bench: the fake model did not start.")
+    return fake, url
 
 
-# --------------------------------------------------------------------------- gunicorn
-
-
-def start_gunicorn(app, *, fake_url, server_env, log, extra=()):
+def start_server(variant, *, fake_url, server_env, logs, label):
+    app, extra = APPS[variant]
     port = free_port()
+    log = logs / f"{label}-{variant}.log"
     env = dict(server_env, OPENAI_BASE_URL=fake_url + "/v1", WEB_CONCURRENCY="1", PORT=str(port))
-    args = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{port}", *extra, app]
-    server = Subprocess(args, env=env, log=log)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            break
+    server = Subprocess([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind",
+                         f"127.0.0.1:{port}", *extra, app], env=env, log=log)
+    server.port, server.log, server.variant = port, log, variant
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and server.proc.poll() is None:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.settimeout(10)
                 s.sendall(f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n".encode())
                 if s.recv(64).startswith(b"HTTP/1.1 200"):
-                    return server, port
+                    return server
         except OSError:
             pass
         time.sleep(0.2)
     server.stop()
-    sys.exit(f"bench: gunicorn did not answer /healthz; see {log}:\n" + Path(log).read_text()[-3000:])
+    sys.exit(f"bench: the {variant} server did not answer /healthz; see {log}:\n" + log.read_text()[-3000:])
 
 
 def process_tree(pid):
     """pid and all its descendants."""
     children = {}
     for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
     tree, todo = [], [pid]
     while todo:
         p = todo.pop()
         tree.append(p)
         todo.extend(children.get(p, []))
     return tree
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid):
+    """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            values = f.read().rsplit(")", 1)[1].split()
+        return (int(values[11]) + int(values[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy():
+    """CPU seconds the whole machine has been busy (all but idle and iowait)."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / TICK
 
 
 def proc_status(pid):
@@ -270,99 +303,50 @@ def proc_status(pid):
     return fields
 
 
-class Sampler:
-    """Every 0.1 s: RSS of the server's processes and the worker's threads; every 0.25 s:
-    PostgreSQL connections to the bench database and runs still 'running', per pickaxe."""
+class Probe:
+    """CPU and statement counters at one moment, for the CPU and queries of a window."""
 
-    def __init__(self, db_params, server_pids=()):
-        self.db_params = db_params
-        self.server_pids = list(server_pids)
-        self.peak_rss = 0
-        self.peak_worker_rss = 0
-        self.peak_threads = 0
-        self.peak_db_connections = 0
-        self.peak_running = {}
-        self.idle_rss = None
-        self.server_cores = self.machine_cores = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _cpu(self):
-        """(wall, machine busy CPU s, server processes' CPU s)."""
-        tick = os.sysconf("SC_CLK_TCK")
-        with open("/proc/stat") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        busy = (sum(fields) - fields[3] - fields[4]) / tick  # all but idle and iowait
-        server = 0.0
-        for master in self.server_pids:
-            for pid in process_tree(master):
-                try:
-                    with open(f"/proc/{pid}/stat") as f:
-                        values = f.read().rsplit(")", 1)[1].split()
-                    server += (int(values[11]) + int(values[12])) / tick
-                except (OSError, IndexError, ValueError):
-                    pass
-        return time.monotonic(), busy, server
-
-    def __enter__(self):
-        self._cpu_start = self._cpu()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        wall, busy, server = (end - start for end, start in zip(self._cpu(), self._cpu_start))
-        self.machine_cores = busy / wall if wall else 0.0
-        self.server_cores = server / wall if wall else 0.0
-
-    def cpu_text(self):
-        server = f"{self.server_cores:.2f} cores" if self.server_cores >= 0 else "n/a (a worker was replaced)"
-        return f"server CPU {server}, machine {self.machine_cores:.2f}/{os.cpu_count()} busy"
-
-    def _loop(self):
+    def __init__(self, db_params, db_name, query_dir, fake_pid):
         import psycopg
 
-        conn = psycopg.connect(dbname=DB_NAME, autocommit=True, **self.db_params)
-        next_db = 0.0
-        try:
-            while not self._stop.is_set():
-                total = 0
-                for master in self.server_pids:
-                    for pid in process_tree(master):
-                        status = proc_status(pid)
-                        if not status:
-                            continue
-                        rss = int(status.get("VmRSS", "0 kB").split()[0]) * 1024
-                        total += rss
-                        if pid != master:
-                            self.peak_worker_rss = max(self.peak_worker_rss, rss)
-                            self.peak_threads = max(self.peak_threads, int(status.get("Threads", "0")))
-                if self.idle_rss is None:
-                    self.idle_rss = total
-                self.peak_rss = max(self.peak_rss, total)
-                now = time.monotonic()
-                if now >= next_db:
-                    next_db = now + 0.25
-                    try:
-                        connections = conn.execute(
-                            "SELECT count(*) FROM pg_stat_activity "
-                            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                        ).fetchone()[0]
-                        self.peak_db_connections = max(self.peak_db_connections, connections)
-                        for pickaxe_id, running in conn.execute(
-                            "SELECT pickaxe_id, count(*) FROM pickaxes_run WHERE status = 'running' GROUP BY 1"
-                        ):
-                            self.peak_running[pickaxe_id] = max(self.peak_running.get(pickaxe_id, 0), running)
-                    except psycopg.Error:
-                        pass
-                self._stop.wait(0.1)
-        finally:
-            conn.close()
+        self.conn = psycopg.connect(dbname=db_name, autocommit=True, connect_timeout=10, **db_params)
+        self.db_name = db_name
+        self.query_dir = query_dir
+        self.fake_pid = fake_pid
+
+    def close(self):
+        self.conn.close()
+
+    def backends(self):
+        """CPU seconds of each PostgreSQL backend connected to the bench database."""
+        pids = [pid for (pid,) in self.conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        return {pid: cpu_of(pid) for pid in pids}
+
+    def snap(self, server):
+        tree = process_tree(server.pid)
+        times = os.times()
+        return {
+            "t": time.perf_counter(),
+            "server": sum(cpu_of(pid) for pid in tree),
+            "queries": querycount.read(self.query_dir, tree),
+            "fake": cpu_of(self.fake_pid),
+            "client": times.user + times.system,
+            "machine": machine_busy(),
+            "pg": self.backends(),
+        }
 
 
-def log_has(path, *needles):
-    """How many times the needles occur in a server log."""
+def window_usage(s0, s1):
+    """What a window between two snapshots used: CPU seconds by whom, and statements."""
+    pg = sum(cpu - s0["pg"].get(pid, 0.0) for pid, cpu in s1["pg"].items() if cpu >= s0["pg"].get(pid, 0.0))
+    used = {k: s1[k] - s0[k] for k in ("t", "server", "queries", "fake", "client", "machine")}
+    used["pg"] = pg
+    used["others"] = max(0.0, used["machine"] - used["server"] - used["fake"] - used["client"] - pg)
+    return used
+
+
+def log_count(path, *needles):
     try:
         text = Path(path).read_text(errors="replace")
     except (OSError, TypeError):
@@ -374,25 +358,24 @@ def log_has(path, *needles):
 
 
 class Target:
-    """Where to POST runs, and the logged-in sessions to POST them with."""
+    """Where to POST runs, and the logged-in sessions to POST them with (one after another)."""
 
-    def __init__(self, port, slug, sessions, csrf, *, accept="text/event-stream"):
+    def __init__(self, port, slug, sessions, csrf):
         self.port = port
         self.slug = slug
         self.sessions = sessions
         self.csrf = csrf
-        self.accept = accept  # text/html: the form post of a browser without JavaScript
         self.counter = 0
 
-    def request(self, label):
+    def request(self):
         self.counter += 1
         session = self.sessions[self.counter % len(self.sessions)]
-        key = f"{label}-{self.counter}-{secrets.token_urlsafe(18)}"[:64]  # 16-64 chars
+        key = f"{self.counter}-{secrets.token_urlsafe(24)}"[:64]  # a fresh submission key (16-64 chars)
         body = urlencode({"submission_key": key, "topic": f"stream number {self.counter}"}).encode()
         head = (
             f"POST /p/{self.slug}/run/ HTTP/1.1\r\n"
             f"Host: 127.0.0.1:{self.port}\r\n"
-            f"Accept: {self.accept}\r\n"
+            "Accept: text/event-stream\r\n"
             f"Origin: http://127.0.0.1:{self.port}\r\n"
             f"Cookie: sessionid={session}; csrftoken={self.csrf}\r\n"
             f"X-CSRFToken: {self.csrf}\r\n"
@@ -445,14 +428,15 @@ def read_events(body):
     return events
 
 
-async def post_run(target, label, timeout):
-    """One run: POST, read the whole response (Connection: close), check the last event."""
+async def post_run(target, timeout):
+    """One run: POST, read the whole response (Connection: close), check it. Ok means HTTP
+    200, CHUNKS `delta` events, and a last event `end` with ok=true."""
     result = Result()
     writer = None
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection("127.0.0.1", target.port, limit=1 << 20)
-            writer.write(target.request(label))
+            writer.write(target.request())
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
             result.t_head = time.perf_counter()
@@ -466,15 +450,17 @@ async def post_run(target, label, timeout):
         result.deltas = sum(1 for name, _ in events if name == "delta")
         if events and events[-1][0] == "end":
             end = json.loads(events[-1][1])
-            result.ok = result.status == 200 and end.get("ok") is True
-            result.message = end.get("message", "")[:80]
+            result.message = (end.get("message") or "")[:80]
+            result.ok = result.status == 200 and end.get("ok") is True and result.deltas == CHUNKS
+            if result.ok is False and end.get("ok") is True:
+                result.message = f"{result.deltas} delta events, not {CHUNKS}"
         elif result.status != 200:
             result.message = body[:80].decode("utf-8", "replace").strip()
         else:
             result.message = "no end event"
     except TimeoutError:
         result.error = "client timeout"
-    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"[:80]
     finally:
         if result.t_end is None:
@@ -484,55 +470,147 @@ async def post_run(target, label, timeout):
     return result
 
 
-async def closed_loop(target, *, clients, seconds, warmup=0.0, grace, label):
-    """`clients` tasks each sending runs one after another from now until the end of the
-    window (warm-up + seconds). A run still open `grace` seconds after the window is
-    given up (a client timeout). Returns every run, and the window's start and end."""
-    start = time.perf_counter()
-    window_start = start + warmup
-    window_end = window_start + seconds
-    results = []
-
-    async def client():
-        while (now := time.perf_counter()) < window_end:
-            results.append(await post_run(target, label, window_end + grace - now))
-
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return results, window_start, window_end
-
-
-def peak_open(results):
-    """Most responses open at once: between response headers and the end of the body."""
-    edges = []
-    for r in results:
-        if r.t_head is not None:
-            edges.append((r.t_head, 1))
-            edges.append((r.t_end, -1))
-    edges.sort()
-    peak = current = 0
-    for _, step in edges:
-        current += step
-        peak = max(peak, current)
-    return peak
-
-
-def outcome_notes(results):
-    """Counts of the ways runs did not succeed (status, message or client error)."""
+def failure_text(results):
+    """The commonest ways runs did not succeed."""
     counts = {}
     for r in results:
-        if r.ok:
-            continue
-        what = r.error or f"HTTP {r.status}" + (f" {r.message!r}" if r.message else "")
-        counts[what] = counts.get(what, 0) + 1
+        if not r.ok:
+            what = r.error or f"HTTP {r.status}" + (f" {r.message!r}" if r.message else "")
+            counts[what] = counts.get(what, 0) + 1
     return ", ".join(f"{n}x {what}" for what, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3])
+
+
+async def measured_round(target, clients, probe, server):
+    """Closed loop: `clients` tasks each posting runs back to back. Warm-up until every
+    client has ended a run (at least WARMUP_MIN s, at most WARMUP_MAX s), then a WINDOW s
+    window between two snapshots; then no new runs, and those under way are awaited.
+    Returns (every run, runs ended ok inside the window, the window's usage)."""
+    results = []
+    ended = [0] * clients
+    stop_at = [float("inf")]
+
+    async def client(i):
+        while time.perf_counter() < stop_at[0]:
+            results.append(await post_run(target, RUN_TIMEOUT))
+            ended[i] += 1
+
+    tasks = [asyncio.create_task(client(i)) for i in range(clients)]
+    began = time.perf_counter()
+    await asyncio.sleep(WARMUP_MIN)
+    while min(ended) == 0 and time.perf_counter() - began < WARMUP_MAX:
+        await asyncio.sleep(0.05)
+    s0 = probe.snap(server)
+    stop_at[0] = s0["t"] + WINDOW
+    await asyncio.sleep(max(0.0, stop_at[0] - time.perf_counter()))
+    s1 = probe.snap(server)
+    _, pending = await asyncio.wait(tasks, timeout=RUN_TIMEOUT + 5)
+    for task in pending:
+        task.cancel()
+    inside = [r for r in results if r.ok and s0["t"] <= r.t_end <= s1["t"]]
+    return results, inside, window_usage(s0, s1)
+
+
+async def burst_runs(target, count, timeout):
+    return await asyncio.gather(*(post_run(target, timeout) for _ in range(count)))
+
+
+class BurstSampler:
+    """Every 50 ms: RSS of the server (master + workers) and the most threads in a worker;
+    every 0.5 s: PostgreSQL connections to the bench database."""
+
+    def __init__(self, probe, master):
+        self.probe = probe
+        self.master = master
+        self.peak_rss = self.peak_threads = self.peak_db = 0
+        self.idle_rss = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+
+    def _loop(self):
+        next_db, tree, next_tree = 0.0, [self.master], 0.0
+        while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_tree:
+                tree, next_tree = process_tree(self.master), now + 1.0
+            total = 0
+            for pid in tree:
+                status = proc_status(pid)
+                if status:
+                    total += int(status.get("VmRSS", "0 kB").split()[0]) * 1024
+                    if pid != self.master:
+                        self.peak_threads = max(self.peak_threads, int(status.get("Threads", "0")))
+            if self.idle_rss is None:
+                self.idle_rss = total
+            self.peak_rss = max(self.peak_rss, total)
+            if now >= next_db:
+                next_db = now + 0.5
+                try:
+                    self.peak_db = max(self.peak_db, len(self.probe.backends()))
+                except Exception:
+                    pass
+            self._stop.wait(0.05)
 
 
 # --------------------------------------------------------------------------- setup
 
 
+def database_from_url():
+    """(URL of the bench database, its name, connection parameters): DATABASE_URL's server
+    and credentials, its database name plus DB_SUFFIX, which must contain 'bench'."""
+    url = os.environ.get("DATABASE_URL") or DEFAULT_URL
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
+        sys.exit(f"bench: DATABASE_URL must be a PostgreSQL URL, not {parts.scheme!r}.")
+    base = unquote(parts.path.lstrip("/"))
+    if not base:
+        sys.exit("bench: DATABASE_URL names no database.")
+    name = base + DB_SUFFIX
+    if "bench" not in name:
+        sys.exit(f"bench: refusing to drop and re-create {name!r}; DATABASE_URL's database name must contain 'bench'.")
+    params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
+              "user": unquote(parts.username) if parts.username else "postgres"}
+    if parts.password:
+        params["password"] = unquote(parts.password)
+    return parts._replace(path="/" + quote(name)).geturl(), name, params
+
+
+def admin_connection(params):
+    import psycopg
+
+    return psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **params)
+
+
+def drop_database(name, params):
+    from psycopg import sql
+
+    with admin_connection(params) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def create_database(name, params):
+    from psycopg import sql
+
+    drop_database(name, params)
+    with admin_connection(params) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
+                              ).fetchone()[0]
+    return max_connections, others
+
+
 def setup_django(env):
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    os.environ["DATABASE_POOL_MAX_SIZE"] = "0"  # this process: one plain connection
     sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
     import django
@@ -552,50 +630,37 @@ def new_user(label):
     return user
 
 
-def create_users():
-    """USERS users with ALLOWANCE credits each, and a logged-in session for each."""
+def create_sessions(count):
+    """`count` users with ALLOWANCE credits each, and a logged-in session for each."""
     from django.test import Client
 
     from credits.services import set_allowance
 
-    users, sessions = [], []
-    for i in range(USERS):
+    sessions = []
+    for i in range(count):
         user = new_user(f"user{i}")
         set_allowance(user, ALLOWANCE, reason="benchmark: streams")
         client = Client()
         client.force_login(user)  # a session in the database, as a login makes
-        users.append(user)
         sessions.append(client.cookies["sessionid"].value)
-    return users, sessions
+    return sessions
 
 
-def pickaxe_factory():
-    """new_pickaxe(label): a public pickaxe with one short-text field; one per
-    measurement, so each one's runs can be counted apart."""
+def new_pickaxe(owner, label):
+    """A public pickaxe with one short-text field (one per phase, so their runs count apart)."""
     from django.conf import settings
     from django.utils.text import slugify
 
     from pickaxes.models import InputField, Pickaxe
 
-    owner = new_user("owner")
-
-    def new_pickaxe(label):
-        pickaxe = Pickaxe.objects.create(
-            owner=owner,
-            name=f"Streams bench: {label}",
-            slug=slugify(f"streams-bench-{label}"),
-            visibility=Pickaxe.Visibility.PUBLIC,
-            system_instructions="You are a benchmark.",
-            prompt_template="Write about {{topic}}.",
-            model=settings.PICKAXE_MODELS[0],
-        )
-        InputField.objects.create(
-            pickaxe=pickaxe, position=0, label="Topic", key="topic",
-            kind=InputField.Kind.SHORT_TEXT, max_length=200,
-        )
-        return pickaxe
-
-    return new_pickaxe
+    pickaxe = Pickaxe.objects.create(
+        owner=owner, name=f"Streams bench: {label}", slug=slugify(f"streams-bench-{label}"),
+        visibility=Pickaxe.Visibility.PUBLIC, system_instructions="You are a benchmark.",
+        prompt_template="Write about {{topic}}.", model=settings.PICKAXE_MODELS[0],
+    )
+    InputField.objects.create(pickaxe=pickaxe, position=0, label="Topic", key="topic",
+                              kind=InputField.Kind.SHORT_TEXT, max_length=200)
+    return pickaxe
 
 
 def csrf_secret():
@@ -606,11 +671,8 @@ def csrf_secret():
     return get_random_string(CSRF_SECRET_LENGTH, allowed_chars=CSRF_ALLOWED_CHARS)
 
 
-# --------------------------------------------------------------------------- benchmarks
-
-
 def run_statuses(pickaxe):
-    """How the runs of one pickaxe ended, from the database (after the server stopped)."""
+    """How the runs of one pickaxe ended, from the database."""
     from django.db import connection
     from django.db.models import Count
 
@@ -622,347 +684,161 @@ def run_statuses(pickaxe):
 
 
 def statuses_text(counts):
-    return "runs in DB: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) if counts else "no runs in DB"
+    return ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) if counts else "none"
 
 
-def bench_submits(ctx, rows, out, *, app, server_label):
-    """1. Submits/s and latency with the fake answering at once, one uvicorn worker."""
-    fake, fake_url = start_fake(0.0, 10, ctx["logs"])
-    log = ctx["logs"] / f"submits-{server_label.replace(' ', '_')}.log"
-    pickaxe = ctx["pickaxe"](f"submits {server_label}")
-    server, port = start_gunicorn(app, fake_url=fake_url, server_env=ctx["server_env"], log=log)
+# --------------------------------------------------------------------------- phases
+
+
+def throughput(ctx):
+    """1. Project and baseline side by side, fake answering at once."""
+    fake, fake_url = start_fake(0.0, ctx["logs"])
+    servers = {}
+    probe = None
     try:
-        target = Target(port, pickaxe.slug, ctx["sessions"], ctx["csrf"])
-        with Sampler(ctx["db"], [server.proc.pid]) as sampler:
-            every, window_start, _ = asyncio.run(
-                closed_loop(target, clients=SUBMIT_CLIENTS, seconds=SUBMIT_SECONDS,
-                            warmup=SUBMIT_WARMUP, grace=SUBMIT_GRACE, label="fast")
-            )
+        for variant in (PROJECT, BASELINE):
+            servers[variant] = start_server(variant, fake_url=fake_url, server_env=ctx["server_env"],
+                                            logs=ctx["logs"], label="throughput")
+        probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
+        targets = {v: Target(s.port, ctx["pickaxe_fast"].slug, ctx["sessions"], ctx["csrf"])
+                   for v, s in servers.items()}
+
+        async def go():
+            rounds = {}
+            for variant in (PROJECT, BASELINE):  # warm up both (pools, code paths); not measured
+                await measured_round(targets[variant], 8, probe, servers[variant])
+            for clients in LEVELS:
+                for r in range(ROUNDS):
+                    order = (PROJECT, BASELINE) if r % 2 == 0 else (BASELINE, PROJECT)
+                    for variant in order:
+                        every, inside, used = await measured_round(targets[variant], clients, probe, servers[variant])
+                        rounds.setdefault((variant, clients), []).append((every, inside, used))
+                        rate = len(inside) / used["t"]
+                        failed = sum(1 for x in every if not x.ok)
+                        print(f"  {clients:>3} clients, round {r + 1}, {variant:<8} {rate:7.1f} runs/s"
+                              + (f", {failed} failed: {failure_text(every)}" if failed else ""), flush=True)
+            return rounds
+
+        rounds = asyncio.run(go())
     finally:
-        server.stop()
-        fake.stop()
-    statuses = run_statuses(pickaxe)
-    results = [r for r in every if r.t0 >= window_start]  # the warm-up's are only checked
-    ok = [r for r in results if r.ok]
-    lat = [r.latency for r in ok]
-    rate = len(ok) / SUBMIT_SECONDS
-    failed = [r for r in every if not r.ok]
-    notes = f"{len(every)} sent in all, {len(failed)} failed"
-    if failed:
-        notes += f" ({outcome_notes(failed)})"
-    notes += (f"; {statuses_text(statuses)}; {sampler.cpu_text()}; peak RSS {mib(sampler.peak_rss):.0f} MiB, "
-              f"{sampler.peak_db_connections} DB conns")
-    rows.append((f"submit, fake 0 ms, +{SUBMIT_WARMUP:g} s warm-up", server_label, SUBMIT_CLIENTS, SUBMIT_SECONDS,
-                 len(ok), rate, ms(percentile(lat, 50)), ms(percentile(lat, 99)), notes))
-    out.update(rate=rate, total=len(every), ok=len(every) - len(failed), p50=percentile(lat, 50),
-               p99=percentile(lat, 99), log=log, statuses=statuses)
-
-
-def bench_streams(ctx, rows, out, *, app, server_label):
-    """2. 1,000 runs of ~10 s opened at once against one uvicorn worker process."""
-    fake, fake_url = start_fake(SLOW_DELAY, SLOW_WORDS, ctx["logs"])
-    log = ctx["logs"] / f"streams-{server_label.replace(' ', '_')}.log"
-    pickaxe = ctx["pickaxe"](f"streams {server_label}")
-    server, port = start_gunicorn(app, fake_url=fake_url, server_env=ctx["server_env"], log=log)
-    try:
-        target = Target(port, pickaxe.slug, ctx["sessions"], ctx["csrf"])
-        with Sampler(ctx["db"], [server.proc.pid]) as sampler:
-            time.sleep(0.3)  # the idle RSS sample
-
-            async def burst():
-                return await asyncio.gather(*(post_run(target, "slow", STREAM_DEADLINE) for _ in range(STREAMS)))
-
-            t0 = time.perf_counter()
-            results = asyncio.run(burst())
-            wall = time.perf_counter() - t0
-            time.sleep(0.3)
-    finally:
-        server.stop()
-        fake.stop()
-    statuses = run_statuses(pickaxe)
-    ok = [r for r in results if r.ok]
-    lat = [r.latency for r in ok]
-    held = peak_open(ok)
-    heads = [r.t_head - r.t0 for r in results if r.t_head is not None]
-    notes = (
-        f"{held} ok streams open at once (any response: {peak_open(results)}); "
-        f"RSS {mib(sampler.idle_rss or 0):.0f} -> {mib(sampler.peak_rss):.0f} MiB "
-        f"(worker {mib(sampler.peak_worker_rss):.0f}), {sampler.peak_threads} worker threads, "
-        f"{sampler.peak_db_connections} DB conns; {sampler.cpu_text()}"
-    )
-    if heads:
-        notes += f"; response headers within {max(heads):.1f} s"
-    if len(ok) < len(results):
-        notes += f"; {len(results) - len(ok)} failed: {outcome_notes(results)}"
-    notes += f"; {statuses_text(statuses)}"
-    if log_has(log, "WORKER TIMEOUT"):
-        notes += f"; gunicorn killed the worker {log_has(log, 'WORKER TIMEOUT')}x (WORKER TIMEOUT)"
-    rows.append((f"streams, fake {(SLOW_WORDS - 1) * SLOW_DELAY:g} s, all at once", server_label, STREAMS, wall,
-                 len(ok), len(ok) / wall, ms(percentile(lat, 50)), ms(percentile(lat, 99)), notes))
-    out.update(ok=len(ok), held=held, peak_rss=sampler.peak_rss, db_connections=sampler.peak_db_connections,
-               log=log, statuses=statuses)
-
-
-def runs_succeeded_by(pickaxe, when):
-    """Runs of `pickaxe` recorded as succeeded by `when` (a time.time() value)."""
-    from datetime import UTC, datetime
-
-    from django.db import connection
-
-    from pickaxes.models import Run
-
-    count = Run.objects.filter(
-        pickaxe=pickaxe, status=Run.Status.SUCCEEDED, finished_at__lte=datetime.fromtimestamp(when, UTC)
-    ).count()
-    connection.close()
-    return count
-
-
-def bench_sync_workers(ctx, rows, out):
-    """3. The same 10 s runs on gunicorn's sync and gthread workers (config.wsgi), side by
-    side. Posted as a browser without JavaScript does (Accept: text/html): the streamed
-    response does not work under WSGI (see README), and this path holds its thread for
-    the whole run just the same. Runs that ended are counted in the database."""
-    fake, fake_url = start_fake(SLOW_DELAY, SLOW_WORDS, ctx["logs"])
-    kinds = {
-        "sync 1x1": ["-k", "sync", "--workers", "1", "--threads", "1"],
-        "gthread 1x32": ["-k", "gthread", "--workers", "1", "--threads", "32"],
-    }
-    servers, pickaxes, targets = {}, {}, {}
-    try:
-        for kind, extra in kinds.items():
-            log = ctx["logs"] / f"wsgi-{kind.replace(' ', '_')}.log"
-            pickaxes[kind] = ctx["pickaxe"](f"wsgi {kind}")
-            server, port = start_gunicorn("config.wsgi:application", fake_url=fake_url,
-                                          server_env=ctx["server_env"], log=log, extra=extra)
-            servers[kind] = (server, log)
-            targets[kind] = Target(port, pickaxes[kind].slug, ctx["sessions"], ctx["csrf"], accept="text/html")
-
-        async def both():
-            return await asyncio.gather(*(
-                closed_loop(targets[kind], clients=SYNC_CLIENTS[kind], seconds=SYNC_WINDOW, grace=0.5, label="wsgi")
-                for kind in kinds
-            ))
-
-        clock = time.time() - time.perf_counter()  # perf_counter -> wall clock
-        with Sampler(ctx["db"], [server.proc.pid for server, _ in servers.values()]) as sampler:
-            outcomes = asyncio.run(both())
-        ended = {kind: runs_succeeded_by(pickaxes[kind], clock + window_end)
-                 for kind, (_, _, window_end) in zip(kinds, outcomes)}
-    finally:
-        for server, _ in servers.values():
+        if probe:
+            probe.close()
+        for server in servers.values():
             server.stop()
         fake.stop()
-    for kind, (results, _, _) in zip(kinds, outcomes):
-        statuses = run_statuses(pickaxes[kind])
-        running = sampler.peak_running.get(pickaxes[kind].pk, 0)
-        answered = [r for r in results if r.status is not None]
-        lat = [r.latency for r in answered]
-        codes = {}
-        for r in answered:
-            codes[r.status] = codes.get(r.status, 0) + 1
-        notes = (f"at most {running} runs open at once; {ended[kind]} runs succeeded in the window (DB); "
-                 f"responses: " + (", ".join(f"{n}x HTTP {code}" for code, n in sorted(codes.items())) or "none")
-                 + f", {len(results) - len(answered)} unanswered; {statuses_text(statuses)}")
-        rows.append((f"no-JS runs, fake 10 s, {SYNC_WINDOW:g} s window", kind, SYNC_CLIENTS[kind], SYNC_WINDOW,
-                     ended[kind], ended[kind] / SYNC_WINDOW, ms(percentile(lat, 50)), ms(percentile(lat, 99)), notes))
-        out[kind] = {"ok": ended[kind], "running": running, "log": servers[kind][1], "codes": codes}
+    return rounds, {v: s.log for v, s in servers.items()}
 
 
-def start_run_unmetered(*, pickaxe, payer, submitted_by, inputs, submission_key, source):
-    """pickaxes.services.start_run without the charge: the same transaction, earlier-key
-    check, Run row (in its savepoint) and run counter, but no credits.spend (the Run has
-    no entry). Keep it in step with start_run, or the difference measures something else."""
-    from django.db import transaction
-    from django.db.models import F
-    from django.utils import timezone
-
-    from pickaxes.models import Pickaxe, Run
-
-    with transaction.atomic():
-        earlier = Run.objects.filter(payer=payer, submission_key=submission_key).first()
-        if earlier:
-            return earlier, False
-        with transaction.atomic():
-            run = Run.objects.create(
-                pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, source=source,
-                submission_key=submission_key, inputs=inputs, model=pickaxe.model, entry=None,
-                started_at=timezone.now(),
-            )
-        Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
-    return run, True
-
-
-def _connect():
-    from django.db import connection
-
-    connection.ensure_connection()  # this thread's connection (looked up in the thread)
-
-
-def _disconnect():
-    from django.db import connection
-
-    connection.close()
-
-
-def bench_metering(ctx, rows, out):
-    """4. start_run + finish_run from asyncio tasks, each in a request-like thread context
-    (as Django's ASGI handler gives each request: its own thread and DB connection), with
-    and without the credit charge, at 1 and 32 concurrent tasks. Each task alternates the
-    two call by call, so both meet the same load at the same moments: what differs
-    between them is the charge, not the noise of separate runs."""
-    from asgiref.sync import ThreadSensitiveContext, sync_to_async
-
-    from pickaxes import services
-    from pickaxes.models import Run
-
-    pickaxe = ctx["pickaxe"]("metering")
-    variants = {"metered": services.start_run, "unmetered": start_run_unmetered}
-    names = list(variants)
-    sequence = 0
-
-    async def round_(users, seconds):
-        ready = asyncio.Event()
-        state = {"connected": 0}
-        lat = {name: [] for name in names}
-
-        async def task(index, user):
-            nonlocal sequence
-            async with ThreadSensitiveContext():
-                await sync_to_async(_connect)()  # connected before the clock starts
-                state["connected"] += 1
-                if state["connected"] == len(users):
-                    state["start"] = time.perf_counter()
-                    ready.set()
-                await ready.wait()
-                deadline = state["start"] + seconds
-                i = index
-                while time.perf_counter() < deadline:
-                    name = names[i % 2]
-                    i += 1
-                    sequence += 1
-                    t0 = time.perf_counter()
-                    run, _ = await sync_to_async(variants[name])(
-                        pickaxe=pickaxe, payer=user, submitted_by=user, inputs={"topic": "metering"},
-                        submission_key=f"meter-{name}-{sequence:08d}", source=Run.Source.SITE,
-                    )
-                    await sync_to_async(services.finish_run)(
-                        run, output="Metered answer.", model=pickaxe.model, prompt_tokens=4, completion_tokens=3,
-                    )
-                    lat[name].append(time.perf_counter() - t0)
-                await sync_to_async(_disconnect)()
-
-        await asyncio.gather(*(task(i, u) for i, u in enumerate(users)))
-        return lat, time.perf_counter() - state["start"]
-
-    async def level(tasks):
-        users = ctx["users"][:tasks]
-        await round_(users, METER_WARMUP)
-        return await round_(users, METER_SECONDS)
-
-    for tasks in METER_LEVELS:
-        lat, took = asyncio.run(level(tasks))
-        for name in names:
-            what = "start_run+finish_run" if name == "metered" else "same without credits.spend"
-            rows.append((f"metering: {what}", "in-process", tasks, took, len(lat[name]),
-                         len(lat[name]) / took, ms(percentile(lat[name], 50)), ms(percentile(lat[name], 99)),
-                         "interleaved call by call with the other"))
-            out[tasks, name] = {"p50": percentile(lat[name], 50), "p99": percentile(lat[name], 99)}
+def burst(ctx, variant, pickaxe):
+    """2. BURST runs posted at once, fake at ~10 s, a freshly started server."""
+    fake, fake_url = start_fake(SLOW_DELAY, ctx["logs"])
+    server = probe = None
+    try:
+        server = start_server(variant, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"],
+                              label="burst")
+        probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
+        target = Target(server.port, pickaxe.slug, ctx["sessions"], ctx["csrf"])
+        with BurstSampler(probe, server.pid) as sampler:
+            time.sleep(0.3)  # an idle RSS sample
+            s0 = probe.snap(server)
+            t0 = time.perf_counter()
+            results = asyncio.run(burst_runs(target, BURST, BURST_TIMEOUT))
+            s1 = probe.snap(server)
+    finally:
+        if probe:
+            probe.close()
+        if server:
+            server.stop()
+        fake.stop()
+    used = window_usage(s0, s1)
+    heads = [r.t_head - t0 for r in results if r.t_head is not None]
+    ok = [r for r in results if r.ok]
+    # Every run's time, a run that did not succeed counting as endless, so the median says
+    # how long the middle run took to succeed (inf: more than half did not, within the timeout).
+    every = sorted(r.latency if r.ok else float("inf") for r in results)
+    return {
+        "variant": variant, "ok": len(ok), "results": results, "wall": s1["t"] - s0["t"],
+        "headers": len(heads), "headers_max": max(heads) if heads else float("inf"),
+        "headers_p50": percentile(heads, 50) if heads else float("nan"),
+        "p50": every[len(every) // 2] if every else float("inf"),
+        "p99": every[min(len(every) - 1, int(len(every) * 0.99))] if every else float("inf"),
+        "peak_rss": sampler.peak_rss, "idle_rss": sampler.idle_rss or 0, "peak_threads": sampler.peak_threads,
+        "peak_db": sampler.peak_db, "used": used, "log": server.log,
+        "statuses": run_statuses(pickaxe) if variant == PROJECT else None,
+    }
 
 
 # --------------------------------------------------------------------------- report
 
 
-def print_table(rows):
-    headers = ("benchmark", "server", "clients", "secs", "ok", "ok/s", "p50 ms", "p99 ms", "notes")
-    cells = [
-        (name, server, str(clients), f"{secs:.1f}", str(ok), f"{rate:,.1f}", f"{p50:,.1f}", f"{p99:,.1f}", notes)
-        for name, server, clients, secs, ok, rate, p50, p99, notes in rows
-    ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers[:-1])] + [0]
-    right = {2, 3, 4, 5, 6, 7}
+def print_table(headers, rows, right=()):
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def line(values):
-        return "  ".join(
-            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)
-        ).rstrip()
+        return "  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i])
+                         for i, v in enumerate(values)).rstrip()
 
     print(line(headers))
-    print("  ".join("-" * max(w, 5) for w in widths))
-    for c in cells:
-        print(line(c))
+    print("  ".join("-" * w for w in widths))
+    for r in rows:
+        print(line(r))
 
 
-ASGI_APP = "config.asgi:application"
-
-
-def diagnose(submits, streams, sync, max_connections, extra_logs=()):
-    """Explanations for failures whose cause shows in the server logs."""
-    notes = []
-    logs = [submits.get("log"), streams.get("log")]
-    quit_errors = sum(log_has(log, "CurrentThreadExecutor already quit") for log in logs)
-    stuck = sum(r.get("statuses", {}).get("running", 0) for r in (submits, streams))
-    if quit_errors or stuck:
-        notes.append(
-            f"runs that never end under the production config ({stuck} left 'running' in the DB, "
-            f"{quit_errors} 'CurrentThreadExecutor already quit or is broken' errors logged; most such "
-            "tasks die without a log line). With DEBUG off, settings.py inserts WhiteNoiseMiddleware, "
-            "which is sync-only, so Django runs every view below it through async_to_sync. The task "
-            "running.begin() starts with asyncio.create_task inherits that call's CurrentThreadExecutor; "
-            "the executor quits when the view returns its StreamingHttpResponse, so the task's next "
-            "sync_to_async (mark_output_started, then fail_run) raises RuntimeError, the task dies, the "
-            "SSE response waits on its queue for ever and the run stays 'running' (charged) until the "
-            "stale-run sweep. Fix: make the middleware chain fully async with an async-capable WhiteNoise "
-            "middleware (config/middleware.py has one). To stay safe if a "
-            "sync-only middleware is ever added, also start the run's task in a context of its own "
-            "(create_task(..., context=contextvars.Context()) with _drive inside its own asgiref "
-            "ThreadSensitiveContext), so its database calls never use the request's executors."
-        )
-    too_many = sum(log_has(log, "too many clients", "remaining connection slots") for log in logs)
-    if too_many or streams.get("db_connections", 0) >= max_connections - 5:
-        notes.append(
-            f"PostgreSQL connections: up to {streams.get('db_connections', 0)} open "
-            f"(max_connections {max_connections}), {too_many} 'too many clients' lines in the log. Under "
-            "ASGI each request gets its own sync thread (asgiref ThreadSensitiveContext) and so its own "
-            "connection, opened by the session lookup and closed (CONN_MAX_AGE=0) only when the response "
-            "ends: an open stream keeps an idle connection for its whole life, so one process can hold "
-            "at most about max_connections streams. Fix: close the connection after each database step "
-            "of a run (after start_run, and after each call in running._drive), and cap connections per "
-            "process with a pool (Django's OPTIONS['pool'] with psycopg-pool, i.e. psycopg[binary,pool]), "
-            "so a burst waits for a connection instead of failing."
-        )
-    killed = sum(log_has(log, "WORKER TIMEOUT") for log in logs + list(extra_logs))
-    if killed:
-        notes.append(
-            f"gunicorn killed a uvicorn worker {killed}x (WORKER TIMEOUT), cutting every stream it held: "
-            "the worker reports to the master from its event loop only every timeout/2 s, so an event "
-            "loop lagging that long under the burst counts as stuck (see `timeout` in gunicorn.conf.py)."
-        )
-    if any(500 in r.get("codes", {}) for r in sync.values()):
-        notes.append(
-            "the WSGI comparison's pages answer HTTP 500: with DEBUG off the run page is rendered "
-            "with WhiteNoise's manifest storage, which needs `manage.py collectstatic` (the bench "
-            "does not write STATIC_ROOT). The runs themselves succeed; they are counted in the DB."
-        )
-    return notes
+def summarize(rounds):
+    """Per (variant, clients): median runs/s of the rounds, spread, pooled latencies, costs."""
+    out = {}
+    for key, items in rounds.items():
+        rates = [len(inside) / used["t"] for _, inside, used in items]
+        lat = [r.latency for _, inside, _ in items for r in inside]
+        runs = sum(len(inside) for _, inside, _ in items)
+        total = {k: sum(used[k] for _, _, used in items) for k in items[0][2]}
+        every = [r for every, _, _ in items for r in every]
+        median = statistics.median(rates)
+        out[key] = {
+            "rate": median, "rates": rates,
+            "spread": (max(rates) - min(rates)) / median if median else float("nan"),
+            "p50": percentile(lat, 50) if lat else float("nan"), "p99": percentile(lat, 99) if lat else float("nan"),
+            "cpu": total["server"] / runs if runs else float("nan"),
+            "queries": total["queries"] / runs if runs else float("nan"),
+            "pg": total["pg"] / runs if runs else float("nan"),
+            "fake": total["fake"] / runs if runs else float("nan"),
+            "client": total["client"] / runs if runs else float("nan"),
+            "others": total["others"] / total["t"],
+            "machine": total["machine"] / total["t"],
+            "sent": len(every), "failed": [r for r in every if not r.ok],
+        }
+    return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fake", nargs=2, metavar=("DELAY", "WORDS"), help=argparse.SUPPRESS)
-    parser.add_argument("--keep-logs", action="store_true", help="keep the server logs even if all targets pass")
-    parser.add_argument("--quick", action="store_true", help="a short smoke run (targets not meaningful)")
+    parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run with small numbers "
+                                                              "(its verdicts mean nothing)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the server logs even if every target passes")
     args = parser.parse_args()
-    if args.fake:
-        return serve_fake(float(args.fake[0]), int(args.fake[1]))
+    global LEVELS, ROUNDS, WINDOW, BURST, USERS
     if args.quick:
-        global SUBMIT_SECONDS, STREAMS, SYNC_WINDOW, METER_SECONDS, USERS, STREAM_DEADLINE
-        SUBMIT_SECONDS, STREAMS, SYNC_WINDOW, METER_SECONDS, USERS, STREAM_DEADLINE = 3.0, 50, 12.0, 2.0, 40, 25.0
+        LEVELS, ROUNDS, WINDOW, BURST, USERS = (1, 8), 1, 2.0, 100, 30
 
     began = time.perf_counter()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    atexit.register(CLEANUP.run)
+    start_watchdog(MAX_SECONDS)
     raise_nofile()
-    url = bench_database_url()
-    db_params, max_connections, other_connections = recreate_database(url)
+
+    url, db_name, db_params = database_from_url()
+    # How busy other people keep the machine: IDLE_SAMPLE s while this script only sleeps.
+    busy0 = machine_busy()
+    time.sleep(IDLE_SAMPLE)
+    idle_others = (machine_busy() - busy0) / IDLE_SAMPLE
+    max_connections, other_connections = create_database(db_name, db_params)
+    CLEANUP.add(lambda: drop_database(db_name, db_params))
+    logs = Path(tempfile.mkdtemp(prefix="streams-bench-"))
+    query_dir = Path(tempfile.mkdtemp(prefix="streams-bench-queries-", dir="/dev/shm" if os.path.isdir("/dev/shm")
+                                      else None))
+    CLEANUP.add(lambda: shutil.rmtree(query_dir, ignore_errors=True))
+
     server_env = {
         **os.environ,
         "DEBUG": "false",
@@ -972,93 +848,160 @@ def main():
         "OPENAI_API_KEY": "sk-bench",
         "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",  # production requires one
         "LOG_LEVEL": "WARNING",
+        "BENCH_QUERY_COUNT_DIR": str(query_dir),
     }
-    for name in ("OPENAI_BASE_URL", "WEB_CONCURRENCY", "PORT", "GUNICORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE"):
+    for name in ("OPENAI_BASE_URL", "WEB_CONCURRENCY", "PORT", "GUNICORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE",
+                 "DATABASE_POOL_MAX_SIZE"):
         server_env.pop(name, None)
-    setup_django({
-        **{k: server_env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
-                                      "OPENAI_API_KEY", "FIELD_ENCRYPTION_KEYS", "LOG_LEVEL")},
-        # This process holds one connection per metering task itself: no pool cap here.
-        "DATABASE_POOL_MAX_SIZE": "0",
-    })
-    users, sessions = create_users()
+    setup_django({k: server_env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
+                                             "OPENAI_API_KEY", "FIELD_ENCRYPTION_KEYS", "LOG_LEVEL")})
+    sessions = create_sessions(USERS)
+    owner = new_user("owner")
+    pickaxe_fast, pickaxe_burst = new_pickaxe(owner, "throughput"), new_pickaxe(owner, "burst")
     from django.db import connection
 
-    connection.close()  # leave the server processes every connection the database allows
-
-    logs = Path(tempfile.mkdtemp(prefix="streams-bench-"))
+    connection.close()
     import gunicorn
     import uvicorn
 
-    print(f"Database {DB_NAME!r} created and migrated; PostgreSQL max_connections {max_connections} "
-          f"({other_connections} client connections open at the start).")
-    print(f"gunicorn {gunicorn.__version__} with uvicorn {uvicorn.__version__} "
-          f"(uvicorn.workers.UvicornWorker, gunicorn.conf.py), DEBUG=false, one worker process; "
-          f"{os.cpu_count()} CPU cores; open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}.")
-    print(f"{USERS} users with sessions. Slow fake: {SLOW_WORDS} words {SLOW_DELAY:g} s apart "
-          f"(~{(SLOW_WORDS - 1) * SLOW_DELAY:g} s per run). Logs: {logs}\n", flush=True)
+    print(f"Database {db_name!r} (from DATABASE_URL, dropped at exit); PostgreSQL max_connections "
+          f"{max_connections}, {other_connections} client connections open at the start.")
+    print(f"gunicorn {gunicorn.__version__}, uvicorn {uvicorn.__version__} ({GUNICORN_CONF.name}: gunicorn.conf.py "
+          f"+ a query counter), DEBUG=false, WEB_CONCURRENCY=1; {os.cpu_count()} CPU cores, load average "
+          f"{os.getloadavg()[0]:.2f}; open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}.")
+    print(f"{USERS} users with sessions; the fake model answers {CHUNKS} chunks at once (throughput) or "
+          f"{SLOW_DELAY:g} s apart, ~{(CHUNKS - 1) * SLOW_DELAY:g} s (burst). Logs: {logs}", flush=True)
+    print(f"Before the start, with this script idle for {IDLE_SAMPLE:g} s, other processes kept "
+          f"{idle_others:.2f} of {os.cpu_count()} cores busy.\n")
 
-    ctx = {"server_env": server_env, "pickaxe": pickaxe_factory(), "users": users, "sessions": sessions,
-           "csrf": csrf_secret(), "db": db_params, "logs": logs}
+    ctx = {"server_env": server_env, "sessions": sessions, "csrf": csrf_secret(), "db": db_params,
+           "db_name": db_name, "logs": logs, "query_dir": query_dir, "pickaxe_fast": pickaxe_fast}
+
+    print(f"1. Throughput: {ROUNDS} rounds of {WINDOW:g} s per variant and level, alternating "
+          f"(setup took {time.perf_counter() - began:.0f} s).", flush=True)
+    rounds, throughput_logs = throughput(ctx)
+    stats = summarize(rounds)
+    print(f"\n2. Burst: {BURST} runs at once, fake at ~{(CHUNKS - 1) * SLOW_DELAY:g} s "
+          f"({time.perf_counter() - began:.0f} s so far).", flush=True)
+    bursts = {PROJECT: burst(ctx, PROJECT, pickaxe_burst)}
+    print(f"  project: {bursts[PROJECT]['ok']}/{BURST} ok", flush=True)
+    bursts[BASELINE] = burst(ctx, BASELINE, pickaxe_burst)
+    print(f"  baseline: {bursts[BASELINE]['ok']}/{BURST} ok\n", flush=True)
+
+    # ---- throughput table
+    headers = ("clients", "variant", "runs/s", "rounds", "spread", "p50 ms", "p99 ms", "CPU ms/run", "queries/run",
+               "PG ms/run", "fake ms/run", "client ms/run", "others' cores", "failed", "project/baseline")
     rows = []
-    submits, streams, sync, metering = {}, {}, {}, {}
-    bench_submits(ctx, rows, submits, app=ASGI_APP, server_label="uvicorn")
-    bench_streams(ctx, rows, streams, app=ASGI_APP, server_label="uvicorn")
-    bench_sync_workers(ctx, rows, sync)
-    bench_metering(ctx, rows, metering)
+    for clients in LEVELS:
+        for variant in (PROJECT, BASELINE):
+            s = stats[variant, clients]
+            ratio = s["rate"] / stats[BASELINE, clients]["rate"] if stats[BASELINE, clients]["rate"] else 0.0
+            rows.append((
+                str(clients), variant, f"{s['rate']:,.1f}", " ".join(f"{x:.0f}" for x in s["rates"]),
+                f"{s['spread']:.0%}", f"{ms(s['p50']):,.0f}", f"{ms(s['p99']):,.0f}", f"{ms(s['cpu']):.1f}",
+                f"{s['queries']:.1f}", f"{ms(s['pg']):.1f}", f"{ms(s['fake']):.2f}", f"{ms(s['client']):.2f}",
+                f"{s['others']:.2f}", f"{len(s['failed'])}/{s['sent']}", f"{ratio:.0%}" if variant == PROJECT else "",
+            ))
+    print("Throughput (runs/s: median of the rounds; rounds: each round's runs/s; spread: (max-min)/median; "
+          "p50/p99 over every round's runs; CPU: the server's processes; others': CPU of everything else "
+          "on the machine, in cores):")
+    print_table(headers, rows, right=set(range(2, 15)) - {3})
+    for clients in LEVELS:
+        for variant in (PROJECT, BASELINE):
+            failed = stats[variant, clients]["failed"]
+            if failed:
+                print(f"  {variant} at {clients} clients: {failure_text(failed)}")
 
-    print_table(rows)
+    # ---- burst table
     print()
+    headers = ("burst", "ok", "headers max s", "headers p50 s", "p50 s", "p99 s", "peak RSS MiB", "worker threads",
+               "DB conns", "CPU ms/run", "queries/run", "PG ms/run", "fake ms/run", "client ms/run", "others' cores")
+    rows = []
 
+    def seconds(value):
+        return f">{BURST_TIMEOUT:g}" if value == float("inf") else f"{value:.2f}"
+
+    for variant, b in bursts.items():
+        used = b["used"]
+        rows.append((variant, f"{b['ok']}/{BURST}", seconds(b["headers_max"]), seconds(b["headers_p50"]),
+                     seconds(b["p50"]), seconds(b["p99"]),
+                     f"{mib(b['idle_rss']):.0f} -> {mib(b['peak_rss']):.0f}", str(b["peak_threads"]),
+                     str(b["peak_db"]), f"{ms(used['server'] / BURST):.1f}", f"{used['queries'] / BURST:.1f}",
+                     f"{ms(used['pg'] / BURST):.1f}", f"{ms(used['fake'] / BURST):.2f}",
+                     f"{ms(used['client'] / BURST):.2f}", f"{used['others'] / used['t']:.2f}"))
+    print(f"Burst ({BURST} runs posted at once to a fresh server; headers: from the burst to the response "
+          f"headers; p50/p99: POST to the end of the stream, a run that did not succeed within {BURST_TIMEOUT:g} s "
+          "counting as endless; RSS: master + worker, idle -> peak; per run: the burst's totals / "
+          f"{BURST}):")
+    print_table(headers, rows, right=set(range(1, 15)))
+    for variant, b in bursts.items():
+        if b["ok"] < BURST:
+            print(f"  {variant}: {failure_text(b['results'])}")
+    if bursts[PROJECT]["statuses"] is not None:
+        print(f"  project runs in the database: {statuses_text(bursts[PROJECT]['statuses'])}")
+
+    # ---- noise
+    spreads = [s["spread"] for s in stats.values() if s["rate"]]
+    others = [s["others"] for s in stats.values()]
+    print(f"\nNoise: spread between rounds of the same variant and level {min(spreads):.0%}-{max(spreads):.0%} "
+          f"(median {statistics.median(spreads):.0%}); CPU used by others during the rounds "
+          f"{min(others):.2f}-{max(others):.2f} cores of {os.cpu_count()}; load average now "
+          f"{os.getloadavg()[0]:.2f}.\n")
+
+    # ---- verdicts
     verdicts = []
 
     def target(ok, text):
-        verdicts.append(ok)
+        verdicts.append(bool(ok))
         print(f"{'PASS' if ok else 'FAIL'}  {text}")
 
-    target(
-        submits["total"] > 0 and submits["ok"] == submits["total"],
-        f"fake at 0 ms, {SUBMIT_CLIENTS} clients, one uvicorn process: every submit ends with `end` ok=true "
-        f"({submits['ok']}/{submits['total']}); {submits['rate']:,.1f} submits/s, "
-        f"p50 {ms(submits['p50']):,.0f} ms, p99 {ms(submits['p99']):,.0f} ms",
-    )
-    target(
-        streams["held"] >= TARGET_STREAMS and streams["ok"] == STREAMS,
-        f"one uvicorn worker process holds {TARGET_STREAMS:,} concurrent ~10 s streams: "
-        f"{streams['held']:,} successful streams open at once, {streams['ok']:,}/{STREAMS:,} ended ok",
-    )
-    target(
-        streams["held"] >= TARGET_STREAMS and streams["peak_rss"] < TARGET_RSS_BYTES,
-        f"under 1 GiB with {TARGET_STREAMS:,} streams open (gunicorn master + worker RSS): peak "
-        f"{mib(streams['peak_rss']):,.0f} MiB"
-        + ("" if streams["held"] >= TARGET_STREAMS else f", but with only {streams['held']:,} streams held"),
-    )
-    top = max(METER_LEVELS)
-    diff = metering[top, "metered"]["p99"] - metering[top, "unmetered"]["p99"]
-    one = min(METER_LEVELS)
-    diff_one = metering[one, "metered"]["p99"] - metering[one, "unmetered"]["p99"]
-    target(
-        ms(diff) < TARGET_METERING_P99_MS,
-        f"metering adds < {TARGET_METERING_P99_MS:g} ms at p99 ({top} tasks): "
-        f"{ms(metering[top, 'metered']['p99']):.1f} ms vs {ms(metering[top, 'unmetered']['p99']):.1f} ms without "
-        f"the charge ({ms(diff):+.1f} ms; at {one} task: {ms(diff_one):+.2f} ms)",
-    )
-    for kind, result in sync.items():
-        print(f"INFO  gunicorn {kind} (config.wsgi, one process): at most {result['running']} runs open at once, "
-              f"{result['ok']} succeeded in {SYNC_WINDOW:g} s; the uvicorn worker held {streams['held']:,} "
-              f"successful streams at once")
-    for note in diagnose(submits, streams, sync, max_connections):
-        print(f"\nDIAGNOSIS  {note}")
+    for clients in (c for c in TARGET_RATIO_LEVELS if c in LEVELS):
+        p, b = stats[PROJECT, clients]["rate"], stats[BASELINE, clients]["rate"]
+        target(b > 0 and p >= TARGET_RATIO * b,
+               f"{clients} clients: project {p:,.1f} runs/s >= {TARGET_RATIO:.0%} of the baseline's {b:,.1f} "
+               f"({p / b:.0%})" if b else f"{clients} clients: the baseline completed no runs")
+    best = max(LEVELS, key=lambda c: stats[PROJECT, c]["rate"])
+    target(stats[PROJECT, best]["rate"] >= TARGET_RUNS_PER_SECOND,
+           f"project reaches {TARGET_RUNS_PER_SECOND} runs/s: best {stats[PROJECT, best]['rate']:,.1f} "
+           f"(at {best} clients)")
+    failed = {v: sum(len(stats[v, c]["failed"]) for c in LEVELS) for v in (PROJECT, BASELINE)}
+    sent = {v: sum(stats[v, c]["sent"] for c in LEVELS) for v in (PROJECT, BASELINE)}
+    target(not failed[PROJECT] and not failed[BASELINE],
+           f"every throughput run ended ok: project {sent[PROJECT] - failed[PROJECT]}/{sent[PROJECT]}, "
+           f"baseline {sent[BASELINE] - failed[BASELINE]}/{sent[BASELINE]}")
+    p = bursts[PROJECT]
+    target(p["ok"] == BURST and (p["statuses"] or {}).get("succeeded", 0) == BURST,
+           f"burst: all {BURST} runs succeed: {p['ok']} ended ok; in the database: {statuses_text(p['statuses'])}")
+    target(p["headers"] == BURST and p["headers_max"] <= TARGET_HEADERS_WITHIN,
+           f"burst: every stream opened within {TARGET_HEADERS_WITHIN:g} s: {p['headers']}/{BURST} opened, "
+           f"the last after {p['headers_max']:.2f} s")
+    target(p["p50"] < TARGET_BURST_MEDIAN,
+           f"burst: median run under {TARGET_BURST_MEDIAN:g} s: {seconds(p['p50'])} s")
+    target(p["peak_rss"] < TARGET_RSS_BYTES,
+           f"burst: peak RSS (master + worker) under {mib(TARGET_RSS_BYTES):.0f} MiB: {mib(p['peak_rss']):.0f} MiB")
+    target(p["peak_threads"] < TARGET_THREADS,
+           f"burst: fewer than {TARGET_THREADS} threads in the worker: at most {p['peak_threads']}")
 
-    failed = verdicts.count(False)
-    if failed or args.keep_logs:
+    server_logs = list(throughput_logs.values()) + [b["log"] for b in bursts.values()]
+    killed = sum(log_count(log, "WORKER TIMEOUT") for log in server_logs)
+    if killed:
+        print(f"\nNOTE  gunicorn killed a worker {killed}x (WORKER TIMEOUT) and every stream it held.")
+    too_many = sum(log_count(log, "too many clients", "remaining connection slots") for log in server_logs)
+    if too_many:
+        print(f"\nNOTE  PostgreSQL refused connections {too_many}x ('too many clients'; max_connections "
+              f"{max_connections}).")
+    tracebacks = {log.name: log_count(log, "Traceback") for log in server_logs}
+    if any(tracebacks.values()):
+        print("\nNOTE  tracebacks in the server logs: "
+              + ", ".join(f"{name} {n}" for name, n in tracebacks.items() if n))
+
+    failures = verdicts.count(False)
+    if failures or args.keep_logs:
         print(f"\nServer logs kept in {logs}")
     else:
-        for log in logs.iterdir():
-            log.unlink()
-        logs.rmdir()
-    print(f"\n{len(verdicts) - failed}/{len(verdicts)} targets met in {time.perf_counter() - began:.0f} s.")
-    return 1 if failed else 0
+        shutil.rmtree(logs, ignore_errors=True)
+    print(f"\n{len(verdicts) - failures}/{len(verdicts)} targets met in {time.perf_counter() - began:.0f} s.")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
