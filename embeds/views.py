@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseForbidden, StreamingHttpResponse
+from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
@@ -68,11 +68,11 @@ def embed(request, token):
 
 @csrf_exempt  # inside a third-party iframe there is no usable CSRF cookie: the signed token protects it
 @xframe_options_exempt
-async def embed_run(request, token):
+def embed_run(request, token):
     """Run the embed's pickaxe for a visitor, paid by its owner; streamed, or the page when done."""
     if request.method != "POST":
         return redirect("embed", token=token)
-    embed = await running.database(_embed_or_404, token)
+    embed = _embed_or_404(token)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     origin = _host(request.headers.get("Origin") or request.headers.get("Referer"))
     if origin and origin != request.get_host().split(":")[0] and not services.host_allowed(embed, origin):
@@ -81,45 +81,42 @@ async def embed_run(request, token):
     try:
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
     except services.BadFormToken as error:  # nothing is charged; the visitor is told to reload
-        return await _answer(request, embed, form, running.finished(results.refused(str(error))), wants_stream,
-                             status=400)
+        return _answer(request, embed, form, running.finished(results.refused(str(error))), wants_stream, status=400)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
     if not form.is_valid():
-        return await _answer(request, embed, form, running.finished(results.form_errors(form)), wants_stream,
-                             status=400)
+        return _answer(request, embed, form, running.finished(results.form_errors(form)), wants_stream, status=400)
 
     inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
     try:
-        started = await running.database(
-            services.start_embed_run, embed=embed, visitor_id=visitor_id,
+        started = services.start_embed_run(
+            embed=embed, visitor_id=visitor_id,
             visitor_ip=services.hash_ip(request.META.get("REMOTE_ADDR", "")),
             inputs=inputs, submission_key=form.cleaned_data["submission_key"],
         )
     except services.EmbedRefused as refusal:
         job = running.finished(results.refused(refusal.message))
     else:
-        job = await running.begin(started)
+        job = running.begin(started)
     fresh = run_form_class(embed.pickaxe)(initial={**inputs, "submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
-    return await _answer(request, embed, fresh, job, wants_stream, embed_token=token)
+    return _answer(request, embed, fresh, job, wants_stream, embed_token=token)
 
 
-async def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
+def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
     """The stream; or the page, at once when the result is known, else when the run ends
     (sent whole, with no thread waiting for the model meanwhile)."""
     if wants_stream:
         return running.stream(job, visitor=True)
     if job.result:
-        return await running.database(_render, request, embed, form, embed_token=embed_token,
-                                      result=job.result.for_visitor(), status=status)
+        return _render(request, embed, form, embed_token=embed_token, result=job.result.for_visitor(), status=status)
 
     async def page_when_done():
         result = (await running.result(job)).for_visitor()
         page = await running.database(_render, request, embed, form, embed_token=embed_token, result=result)
         yield page.content
 
-    return _frame_policy(StreamingHttpResponse(page_when_done(), content_type="text/html; charset=utf-8"), embed)
+    return _frame_policy(running.page_when_done(page_when_done()), embed)
 
 
 def _render(request, embed, form, *, embed_token="", result=None, status=200):

@@ -1,10 +1,10 @@
 """The async side of a run: drive the model stream and record how it ended.
 
 A run has already started (charged and written) by its entry point's service before
-anything here happens. `begin()` starts the model call in a task of its own, so a browser
-that goes away mid-stream does not stop the run from being recorded (and charged, once
-output has started). `stream()` answers with server-sent events as the text arrives;
-`result()` waits for the end (the page without JavaScript).
+anything here happens. `begin()` starts the model call in a task of its own on the event
+loop, so a browser that goes away mid-stream does not stop the run from being recorded
+(and charged, once output has started). `stream()` answers with server-sent events as the
+text arrives; `page_when_done()` sends the page without JavaScript when the run ends.
 
 The database work is the sync services, called through `database()`: Django transactions
 do not work in async code, and each step gives its connection back at once, so an open
@@ -16,7 +16,7 @@ import contextvars
 import json
 from dataclasses import dataclass, field
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import StreamingHttpResponse
@@ -37,8 +37,7 @@ def _then_release(func):
         try:
             return func(*args, **kwargs)
         finally:
-            if not connection.in_atomic_block:  # (tests run inside one transaction)
-                connection.close()
+            _give_back_connection()
 
     return call
 
@@ -58,11 +57,16 @@ def finished(result):
     return Job(result=result)
 
 
-async def begin(started):
-    """Call the model for a run that has just started; a repeated submission shows its first run."""
-    run = started.run
+def begin(started):
+    """Call the model for a run that has just started (from a sync view, on the event
+    loop); a repeated submission shows its first run instead."""
     if not started.created:
-        return finished(await database(_ended, run))
+        return finished(_ended(started.run))
+    return async_to_sync(_begin)(started)
+
+
+async def _begin(started):
+    run = started.run
     pickaxe = run.pickaxe
     completion = llm.start_completion(
         model=pickaxe.model,
@@ -73,8 +77,8 @@ async def begin(started):
         api_key=started.api_key,
     )
     job = Job()
-    # A fresh context: the run's database steps never use the request's executor, which
-    # quits when the view returns.
+    # A fresh context: the run's database steps never use the request's thread, which
+    # goes back to serving other requests when the view returns.
     job.task = asyncio.create_task(_drive(run, completion, job.queue), context=contextvars.Context())
     _running_tasks.add(job.task)
     job.task.add_done_callback(_running_tasks.discard)
@@ -135,11 +139,26 @@ async def result(job):
 def stream(job, *, visitor=False):
     """The run as server-sent events: `delta` with text as it arrives, then `end` with the
     result. For an embed's `visitor`, the result carries nothing about the payer."""
+    _give_back_connection()
     return StreamingHttpResponse(
         _events(job, visitor=visitor),
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def page_when_done(page):
+    """A page sent whole once the run has ended: `page` waits for it and yields the HTML.
+    The view returns at once, so no thread waits for the model meanwhile."""
+    _give_back_connection()
+    return StreamingHttpResponse(page, content_type="text/html; charset=utf-8")
+
+
+def _give_back_connection():
+    """The view's database work is done: the stream needs no connection, so the pool gets
+    it back now rather than when the stream ends."""
+    if not connection.in_atomic_block:  # (tests run inside one transaction)
+        connection.close()
 
 
 async def _events(job, *, visitor):

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -60,60 +60,51 @@ def account(request):
     )
 
 
-async def run(request, slug):
-    """Run a pickaxe: charge, call the model, stream the output (or send the page when done)."""
+def run(request, slug):
+    """Run a pickaxe: charge, then stream the model's output (or send the page when the run
+    ends). The view is sync, like every page: the model is called from the event loop."""
     if request.method != "POST":
         return redirect("pickaxe", slug=slug)
-    user, pickaxe = await running.database(_user_and_pickaxe, request, slug)
+    pickaxe = selectors.pickaxe_for_page(slug, request.user)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     testing = request.POST.get("mode") == "test"
 
-    if not user.is_authenticated:
-        await running.database(_remember_inputs, request, pickaxe)
+    if not request.user.is_authenticated:
+        _remember_inputs(request, pickaxe)
         login = f"{reverse('account_login')}?next={pickaxe.get_absolute_url()}"
-        if wants_stream:
-            return running.stream(running.finished(results.log_in_first(login)))
-        return redirect(login)
-    if testing and pickaxe.owner_id != user.pk:
+        return running.stream(running.finished(results.log_in_first(login))) if wants_stream else redirect(login)
+    if testing and pickaxe.owner_id != request.user.pk:
         return HttpResponse("Only the owner can test a pickaxe.", status=403)
 
     form = run_form_class(pickaxe)(request.POST)
     if not form.is_valid():
         if wants_stream:
             return running.stream(running.finished(results.form_errors(form)))
-        return await running.database(_render_page, request, pickaxe, form, status=400)
+        return _render_page(request, pickaxe, form, status=400)
 
     inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
     try:
-        started = await running.database(
-            services.start_site_run, pickaxe=pickaxe, user=user, inputs=inputs,
+        started = services.start_site_run(
+            pickaxe=pickaxe, user=request.user, inputs=inputs,
             submission_key=form.cleaned_data["submission_key"], testing=testing,
         )
     except OutOfCredits as refusal:
         job = running.finished(results.out_of_credits(refusal.next_return_at))
     else:
-        job = await running.begin(started)
+        job = running.begin(started)
     if wants_stream:
         return running.stream(job)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
     if job.result:
-        return await running.database(_render_page, request, pickaxe, fresh_form, result=job.result)
-    return StreamingHttpResponse(_page_when_done(request, pickaxe, fresh_form, job), content_type="text/html; charset=utf-8")
+        return _render_page(request, pickaxe, fresh_form, result=job.result)
+    return running.page_when_done(_page_when_done(request, pickaxe, fresh_form, job))
 
 
 async def _page_when_done(request, pickaxe, form, job):
-    """The page for a browser without JavaScript, sent whole once the run has ended. The
-    view has returned by then, so no thread waits for the model meanwhile."""
+    """The page for a browser without JavaScript, sent whole once the run has ended."""
     result = await running.result(job)
     page = await running.database(_render_page, request, pickaxe, form, result=result)
     yield page.content
-
-
-def _user_and_pickaxe(request, slug):
-    """The one database step before the form: who is asking (session, user) and the pickaxe."""
-    user = request.user
-    user.is_authenticated  # noqa: B018  (loads the lazy user here, in this thread)
-    return user, selectors.pickaxe_for_page(slug, user)
 
 
 def _remember_inputs(request, pickaxe):
