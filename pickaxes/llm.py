@@ -9,6 +9,7 @@ caller as `ModelError` with a short message fit for the person who pressed Submi
 
 import asyncio
 import functools
+import json
 import logging
 import re
 import weakref
@@ -102,21 +103,20 @@ class Completion:
     ):
         client = _client(api_key=api_key, base_url=base_url, timeout=timeout)
         answering = False
-        body = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
+        options = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}
         if temperature is not None:
-            body["temperature"] = temperature
+            options["temperature"] = temperature
         if max_tokens is not None:
-            body["max_tokens"] = max_tokens
+            options["max_tokens"] = max_tokens
         try:
-            # The SDK's documented request method with the chunks as plain JSON: its typed
-            # models cost more CPU than the rest of a run's streaming. Status errors and
-            # error events still arrive as the SDK's exceptions.
-            stream = await client.post(
-                "/chat/completions", body=body, cast_to=object, stream=True, stream_cls=openai.AsyncStream[object]
-            )
-            answering = True
-            async with stream:
-                async for chunk in stream:
+            # The SDK sends the request and turns an error status into its exceptions; the
+            # answer's events are read here as plain JSON (the SDK's typed chunks and its
+            # event decoder cost more CPU than the rest of a run's streaming).
+            async with client.chat.completions.with_streaming_response.create(**options) as response:
+                answering = True
+                async for chunk in _json_events(response.iter_bytes()):
+                    if chunk.get("error"):
+                        raise ModelError("The model service reported an error while answering.")
                     if chunk.get("model"):
                         self.model_label = chunk["model"]
                     if chunk.get("usage"):
@@ -129,9 +129,14 @@ class Completion:
         except openai.OpenAIError as err:
             log.warning("Model call failed (%s): %s", type(err).__name__, err)
             raise ModelError(_message_for(err, answering=answering)) from err
+        except httpx2.TimeoutException as err:
+            log.warning("Model stream timed out (%s): %s", type(err).__name__, err)
+            raise ModelError("The model took too long to answer.") from err
+        except httpx2.TransportError as err:
+            log.warning("Model stream broke (%s): %s", type(err).__name__, err)
+            raise ModelError("The connection to the model was lost.") from err
         except (httpx2.HTTPError, ValueError, AttributeError, TypeError) as err:
-            # The SDK wraps transport errors itself; these are the leftovers: an
-            # unexpected transport failure, or a chunk that is not the JSON object expected.
+            # An unexpected HTTP failure, or an event that is not the JSON object expected.
             log.warning("Model stream unreadable (%s): %s", type(err).__name__, err)
             raise ModelError("The model service sent an answer that could not be read.") from err
 
@@ -145,6 +150,29 @@ class Completion:
             await asyncio.sleep(delay)
             self.completion_tokens += 1
             yield word
+
+
+async def _json_events(byte_chunks):
+    """The `data:` payloads of a server-sent event stream as JSON, until `[DONE]`. What
+    follows `[DONE]` is read too (nothing, normally), so the connection can be reused."""
+    buffer = b""
+    done = False
+    async for data in byte_chunks:
+        if done:
+            continue
+        buffer += data
+        *events, buffer = buffer.replace(b"\r\n", b"\n").split(b"\n\n")
+        for line in b"\n".join(events).split(b"\n"):
+            if not line.startswith(b"data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == b"[DONE]":
+                done = True
+                break
+            chunk = json.loads(payload)
+            if not isinstance(chunk, dict):
+                raise ValueError("An event of the answer is not a JSON object.")
+            yield chunk
 
 
 def _demo_answer(prompt: str) -> str:

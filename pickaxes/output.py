@@ -1,5 +1,7 @@
 """Model output as HTML: Markdown rendered, then sanitised (model output is untrusted)."""
 
+import threading
+
 import markdown
 import nh3
 from django.utils.safestring import mark_safe
@@ -12,9 +14,21 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 
+_converters = threading.local()  # a Markdown converter is reusable but not thread-safe
+
+
+def _markdown(text):
+    # Building a converter (its extensions and their patterns) costs more than a short
+    # answer's conversion: one per thread, reset between texts.
+    converter = getattr(_converters, "markdown", None)
+    if converter is None:
+        converter = _converters.markdown = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
+    return converter.reset().convert(text)
+
+
 def render_output(text):
     """Markdown → HTML with no scripts, no event handlers and only http(s)/mailto links."""
-    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
+    html = _markdown(text or "")
     clean = nh3.clean(
         html,
         tags=ALLOWED_TAGS,

@@ -243,3 +243,27 @@ def test_demo_model_is_not_used_when_an_own_key_is_given(fake_openai, settings):
     assert completion.is_demo is False
     assert "".join(pieces) == fake_openai.reply
     assert len(fake_openai.requests) == 1
+
+
+def test_the_answers_events_are_read_across_chunk_boundaries_and_line_endings():
+    async def pieces():
+        yield b'data: {"choices": [{"index": 0, "delta": {"content": "Hel"}}]}\r\n\r\nda'
+        yield b'ta: {"choices": [{"index": 0, "delta": {"content": "lo"}}]}\n\n: a comment\n\n'
+        yield b"data: [DONE]\n\n"
+
+    async def read():
+        return [chunk async for chunk in llm._json_events(pieces())]
+
+    chunks = asyncio.run(read())
+    assert [chunk["choices"][0]["delta"]["content"] for chunk in chunks] == ["Hel", "lo"]
+
+
+def test_an_event_that_is_not_a_json_object_is_unreadable():
+    async def pieces():
+        yield b"data: [1, 2]\n\n"
+
+    async def read():
+        return [chunk async for chunk in llm._json_events(pieces())]
+
+    with pytest.raises(ValueError):
+        asyncio.run(read())
