@@ -7,6 +7,7 @@
 
 from datetime import date, datetime, time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -35,10 +36,10 @@ class Command(BaseCommand):
         grant.add_argument("email")
         grant.add_argument("amount", type=positive_int)
         grant.add_argument("--reason", required=True)
-        grant.add_argument("--expires", type=date.fromisoformat, help="YYYY-MM-DD (default: 30 days)")
+        grant.add_argument("--expires", type=date.fromisoformat, help=f"YYYY-MM-DD (default: {settings.CREDIT_REPLENISH_DAYS} days)")
         grant.add_argument("--staff", help="email of the staff member responsible")
 
-        deduct = actions.add_parser("deduct", help="take credits away (they return in 30 days)")
+        deduct = actions.add_parser("deduct", help=f"take credits away (they return in {settings.CREDIT_REPLENISH_DAYS} days)")
         deduct.add_argument("email")
         deduct.add_argument("amount", type=positive_int)
         deduct.add_argument("--reason", required=True)
