@@ -82,13 +82,13 @@ def test_a_new_use_is_marked_not_replayed_and_mirrors_the_stored_row(person):
 # --------------------------------------------------------------------------- the cost of a spend
 
 
+@pytest.mark.django_db(transaction=True)
 def test_an_admitted_spend_is_two_statements_plus_the_transaction(person):
     services.spend(person, key="warm-up")  # the first spend of an account may catch up
     with CaptureQueriesContext(connection) as captured:
         services.spend(person, key="run-2")
-    sent = statements(captured)
-    assert len(sent) == 2, sent
-    assert sent[0].startswith("UPDATE") and sent[1].startswith("INSERT")
+    sent = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    assert sent == ["BEGIN", "UPDATE", "INSERT", "COMMIT"], captured.captured_queries
 
 
 def test_an_admitted_spend_inside_a_callers_transaction_is_two_statements_and_no_savepoint(person):
