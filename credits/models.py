@@ -4,6 +4,10 @@ The balance at time t is the sum of the entries that exist at t and have not exp
 (`expires_at` is empty or later than t). A use is -1 expiring CREDIT_REPLENISH_DAYS
 after it; its refund is +1 with the same expiry, so the pair cancels while it lasts.
 Allowance changes have no expiry. Entries are never updated or deleted.
+
+The account row keeps that sum running (`balance`, `counted_until`), so a spend reads
+one row instead of summing the live history; every ledger write keeps it in step under
+the row lock, in the same transaction as its entry (credits/services.py).
 """
 
 from django.conf import settings
@@ -12,11 +16,20 @@ from django.db.models import Q
 
 
 class CreditAccount(models.Model):
-    """One per user: the row that spends lock, and a hint that spares refusals the lock."""
+    """One per user: the row that spends lock, its running balance, and a hint that
+    spares refusals the lock. Unlike entries, this row is updated."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account"
     )
+    # The running balance: the sum of the entries counted so far. `counted_until` is the
+    # earliest expiry among them (NULL: none of them expires). While now < counted_until,
+    # `balance` is the sum of the live entries; once that moment has passed, the entries
+    # that expired since are taken off (a range scan of credits_entry_live_idx over
+    # just those entries, never the whole live history) before the row is used again.
+    # An entry written already expired (the refund of an old use) is never counted.
+    balance = models.IntegerField(default=0)
+    counted_until = models.DateTimeField(null=True, blank=True)
     # "Known to have nothing to spend until this moment." Written when a spend is
     # refused and cleared by every other ledger write (grant, deduction, allowance
     # change, refund), so a refused payer is refused again without the row lock.
@@ -80,7 +93,7 @@ class Entry(models.Model):
         help_text="The staff member who wrote a manual entry.",
     )
     # Empty on entries written before the field existed: entries are never updated, so
-    # those keep no cause. db_default: SQL writers (credits_spend()) need not name them.
+    # those keep no cause. db_default: SQL writers need not name them.
     cause = models.CharField(max_length=16, choices=Cause.choices, blank=True, default="", db_default="")
     cause_ref = models.CharField(
         max_length=255, blank=True, default="", db_default="",

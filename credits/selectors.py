@@ -2,8 +2,8 @@
 
 from datetime import timedelta
 
-from django.db.models import OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from credits.models import CreditAccount, Entry
@@ -18,24 +18,35 @@ def _entries_of(user):
     return Entry.objects.filter(account_id=Subquery(account_id))
 
 
-def _live_total(entries, *, at=None, now=None):
-    """Sum of the entries that count at `at` (a past moment) or `now` (everything so far)."""
-    if at is not None:
-        entries = entries.filter(created_at__lte=at)
-    return entries.live(at or now or timezone.now()).aggregate(total=Sum("amount"))["total"] or 0
-
-
-def live_sum(account_id, *, now):
-    """The signed balance of one account: every entry written so far, unexpired at `now`."""
-    return _live_total(Entry.objects.filter(account_id=account_id), now=now)
+def _live_total(entries, *, at):
+    """Sum of the entries that exist at `at` and have not expired by then."""
+    return entries.filter(created_at__lte=at).live(at).aggregate(total=Sum("amount"))["total"] or 0
 
 
 def balance(user, *, at=None):
-    """Allowance + unexpired bonuses − uses and deductions of the last 30 days + their refunds.
+    """Allowance + unexpired bonuses − uses and deductions of the replenish period + their refunds.
 
     May be negative (after a downgrade or a deduction); `available` shows that as 0.
+    Now: the account row's running balance less what expired since its counted_until,
+    in one query that writes nothing. At a past moment: the entries summed.
     """
-    return _live_total(_entries_of(user), at=at)
+    if at is not None:
+        return _live_total(_entries_of(user), at=at)
+    expired = (
+        Entry.objects.filter(
+            account_id=OuterRef("pk"), expires_at__gte=OuterRef("counted_until"), expires_at__lte=timezone.now()
+        )
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    row = (
+        CreditAccount.objects.filter(user_id=user.pk)
+        .values_list(F("balance") - Coalesce(Subquery(expired), 0), flat=True)
+        .first()
+    )
+    return row or 0
 
 
 def available(user, *, at=None):

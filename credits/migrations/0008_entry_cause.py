@@ -2,14 +2,14 @@
 
 No backfill: entries are append-only (on PostgreSQL a trigger refuses UPDATE), so the
 entries written before this migration keep an empty cause. The database default lets
-SQL writers such as credits_spend() insert entries without naming the new columns.
+SQL writers insert entries without naming the new columns.
 """
 
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("credits", "0006_spend_function_reads_the_hint")]
+    dependencies = [("credits", "0007_account_running_balance")]
 
     operations = [
         migrations.AddField(

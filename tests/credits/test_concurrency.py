@@ -1,13 +1,15 @@
 """Concurrent spends on PostgreSQL, with real threads and real row locks."""
 
 import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from django.db import close_old_connections, connection
+import time_machine
+from django.db import close_old_connections, connection, transaction
 
 from accounts.plans import FREE
 from credits import selectors, services
-from credits.models import Entry
+from credits.models import CreditAccount, Entry
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -35,22 +37,56 @@ def run_in_threads(count, work):
     return results, errors
 
 
-def test_no_credit_no_output_50_threads_against_10_credits_make_exactly_10_uses(make_user):
+def attempt_to_spend(payer, key):
+    try:
+        services.spend(payer, key=key)
+        return "spent"
+    except services.OutOfCredits:
+        return "refused"
+
+
+def test_no_credit_no_output_64_threads_against_10_credits_make_exactly_10_uses(make_user):
     payer = make_user()
     services.set_allowance(payer, 10, reason="ten to spend")
 
-    def attempt(i):
-        try:
-            services.spend(payer, key=f"submission-{i}")
-            return "spent"
-        except services.OutOfCredits:
-            return "refused"
-
-    results, errors = run_in_threads(50, attempt)
+    results, errors = run_in_threads(64, lambda i: attempt_to_spend(payer, f"submission-{i}"))
     assert errors == []
-    assert results.count("spent") == 10 and results.count("refused") == 40
+    assert results.count("spent") == 10 and results.count("refused") == 54
     assert Entry.objects.filter(account__user=payer, kind="use").count() == 10
-    assert selectors.balance(payer) == 0
+    assert selectors.balance(payer) == 0 and CreditAccount.objects.get(user=payer).balance == 0
+
+
+def test_no_credit_no_output_64_threads_catching_up_returned_credits_make_exactly_10_uses(make_user):
+    """All 64 find counted_until passed: one catches the balance up under the lock, the
+    others then spend or are refused on the row it left."""
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+    with time_machine.travel(start) as clock:
+        payer = make_user()
+        services.set_allowance(payer, 10, reason="ten to spend")
+        for i in range(10):
+            services.spend(payer, key=f"last-month-{i}")
+        clock.move_to(start + services.replenish_period() + timedelta(seconds=1))
+
+        results, errors = run_in_threads(64, lambda i: attempt_to_spend(payer, f"submission-{i}"))
+        assert errors == []
+        assert results.count("spent") == 10 and results.count("refused") == 54
+        assert Entry.objects.filter(account__user=payer, kind="use").count() == 20
+        assert selectors.balance(payer) == 0 and CreditAccount.objects.get(user=payer).balance == 0
+
+
+def test_idempotency_64_threads_spending_one_key_inside_their_own_transactions_charge_once(make_user):
+    payer = make_user()
+
+    def attempt(i):
+        with transaction.atomic():  # as the run service calls it
+            entry = services.spend(payer, key="double-click")
+            return entry.pk, entry.replayed
+
+    results, errors = run_in_threads(64, attempt)
+    assert errors == []
+    assert len({pk for pk, _ in results}) == 1
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * 63
+    assert selectors.balance(payer) == 24 and CreditAccount.objects.get(user=payer).balance == 24
 
 
 def test_idempotency_20_threads_with_one_shared_key_make_exactly_one_use(make_user):

@@ -2,6 +2,7 @@
 
 The model is a plain list of (amount, created, expires) written from the rules, not
 from the code: balance(t) = the sum of entries created by t that have not expired at t.
+After every step the account row's running balance is checked against the model too.
 """
 
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from accounts.plans import FREE
 from credits import selectors, services
+from credits.models import CreditAccount
 from tests.factories import UserFactory
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -56,6 +58,11 @@ class Model:
         at = at or self.now
         return sum(a for a, created, expires in self.entries if created <= at and (expires is None or expires > at))
 
+    def counted(self, counted_until):
+        """The entries a running balance caught up to `counted_until` holds: those that
+        never expire and those expiring at or after it."""
+        return [(a, e) for a, _, e in self.entries if e is None or (counted_until is not None and e >= counted_until)]
+
     def next_return(self):
         for moment in sorted({e for _, _, e in self.entries if e and e > self.now}):
             if self.balance(moment) >= 1:
@@ -79,9 +86,11 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
             if kind == "spend":
                 key = None if op[1] is None else f"k{op[1]}"
                 if key in model.keys:
-                    assert services.spend(user, key=key).pk == model.keys[key]
+                    again = services.spend(user, key=key)
+                    assert again.pk == model.keys[key] and again.replayed is True
                 elif model.balance() >= 1:
                     entry = services.spend(user, key=key)
+                    assert entry.replayed is False
                     model.entries.append((-1, model.now, model.now + REPLENISH))
                     model.uses.append([model.now + REPLENISH, False])
                     real_uses.append(entry)
@@ -116,5 +125,19 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
                 model.now += timedelta(seconds=op[1])
 
             assert selectors.balance(user) == model.balance()
+            assert_running_balance_matches(CreditAccount.objects.get(user=user), model)
             assert selectors.available(user) == max(0, model.balance())
         assert selectors.allowance(user) == model.plan
+
+
+def assert_running_balance_matches(account, model):
+    """The row holds the sum of the entries it counted, counted_until is the earliest
+    expiry among them, every entry it left out has expired, and while counted_until is
+    ahead (the row is caught up) the row's balance is the balance."""
+    counted = model.counted(account.counted_until)
+    assert account.balance == sum(amount for amount, _ in counted)
+    assert account.counted_until == min((e for _, e in counted if e is not None), default=None)
+    left_out = [e for _, _, e in model.entries if e is not None and (account.counted_until is None or e < account.counted_until)]
+    assert all(e <= model.now for e in left_out)
+    if account.counted_until is None or account.counted_until > model.now:
+        assert account.balance == model.balance()

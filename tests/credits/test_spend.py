@@ -1,0 +1,189 @@
+"""spend() and the running balance on the account row, on SQLite and PostgreSQL alike."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from credits import selectors, services
+from credits.models import CreditAccount, Entry
+
+START = timezone.datetime(2026, 3, 1, 9, 0, tzinfo=timezone.UTC)
+DAYS_30 = timedelta(days=30)
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def person(clock, make_user):
+    return make_user()
+
+
+def account_of(user):
+    return CreditAccount.objects.get(user=user)
+
+
+def statements(captured):
+    """The SQL a block sent, without the transaction's own BEGIN/COMMIT."""
+    return [q["sql"] for q in captured.captured_queries if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT")]
+
+
+def spend_all(user):
+    while selectors.available(user):
+        services.spend(user)
+
+
+# --------------------------------------------------------------------------- one key, one charge
+
+
+def test_idempotency_a_retried_key_returns_the_earlier_entry_marked_replayed_and_charges_nothing(person):
+    first = services.spend(person, key="submission-1")
+    again = services.spend(person, key="submission-1")
+    assert first.replayed is False
+    assert again.replayed is True and again.pk == first.pk
+    assert Entry.objects.filter(kind=Entry.Kind.USE).count() == 1
+    assert selectors.balance(person) == 24 and account_of(person).balance == 24
+
+
+def test_idempotency_a_retried_key_inside_a_callers_transaction_replays_without_a_savepoint(person):
+    first = services.spend(person, key="submission-1")
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        again = services.spend(person, key="submission-1")
+        assert selectors.balance(person) == 24  # the caller's transaction is still usable
+    assert again.replayed is True and again.pk == first.pk
+    assert not any("SAVEPOINT" in sql.upper() for sql in statements(captured))
+    assert selectors.balance(person) == 24 and account_of(person).balance == 24
+
+
+def test_idempotency_a_retry_keeps_counted_until_at_the_earliest_counted_expiry(person, clock):
+    """The retry's UPDATE lowered counted_until to the expiry of a use it never wrote."""
+    first = services.spend(person, key="submission-1")
+    clock.shift(timedelta(hours=1))
+    services.spend(person, key="submission-1")
+    assert account_of(person).counted_until == first.expires_at
+
+
+def test_a_new_use_is_marked_not_replayed_and_mirrors_the_stored_row(person):
+    entry = services.spend(person, key="run-1", note="run of haiku")
+    stored = Entry.objects.get(pk=entry.pk)
+    assert entry.replayed is False
+    fields = ["account_id", "created_at", "amount", "kind", "expires_at", "key", "note", "refund_of_id", "staff_id"]
+    assert [getattr(entry, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert stored.expires_at == START + DAYS_30
+
+
+# --------------------------------------------------------------------------- the cost of a spend
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admitted_spend_is_two_statements_plus_the_transaction(person):
+    services.spend(person, key="warm-up")  # the first spend of an account may catch up
+    with CaptureQueriesContext(connection) as captured:
+        services.spend(person, key="run-2")
+    sent = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    assert sent == ["BEGIN", "UPDATE", "INSERT", "COMMIT"], captured.captured_queries
+
+
+def test_an_admitted_spend_inside_a_callers_transaction_is_two_statements_and_no_savepoint(person):
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        services.spend(person, key="run-2")
+    assert len(statements(captured)) == 2, statements(captured)
+
+
+def test_a_payer_known_to_be_empty_is_refused_without_the_lock(person):
+    spend_all(person)
+    with pytest.raises(services.OutOfCredits):
+        services.spend(person)  # records empty_until
+    with CaptureQueriesContext(connection) as captured, pytest.raises(services.OutOfCredits) as refused:
+        services.spend(person)
+    assert refused.value.next_return_at == START + DAYS_30
+    sent = statements(captured)
+    assert len(sent) == 2 and not any("FOR UPDATE" in sql.upper() for sql in sent), sent
+
+
+def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(person):
+    spend_all(person)
+    with transaction.atomic():
+        with pytest.raises(services.OutOfCredits):
+            services.spend(person, key="too-many")
+        assert selectors.balance(person) == 0
+        services.grant(person, 1, reason="the caller goes on")
+    assert services.spend(person, key="too-many").replayed is False
+
+
+# --------------------------------------------------------------------------- the running balance
+
+
+def test_a_use_expiring_makes_the_next_spend_admit_again(person, clock):
+    services.set_allowance(person, 1, reason="one credit")
+    use = services.spend(person)
+    clock.shift(DAYS_30)  # the use expires: counted_until has passed, nothing refused
+    assert account_of(person).empty_until is None
+    again = services.spend(person)
+    account = account_of(person)
+    assert again.replayed is False
+    assert (account.balance, account.counted_until) == (0, again.expires_at)
+    assert use.expires_at < again.expires_at
+
+
+def test_an_expired_bonus_stops_counting_for_the_next_spend(person, clock):
+    services.set_allowance(person, 1, reason="one credit")
+    services.grant(person, 2, expires_at=START + timedelta(days=7), reason="launch week")
+    services.spend(person)
+    assert selectors.balance(person) == 2
+    clock.shift(timedelta(days=7))
+    assert selectors.balance(person) == 0
+    with pytest.raises(services.OutOfCredits) as refused:
+        services.spend(person)
+    assert refused.value.next_return_at == START + DAYS_30
+    assert account_of(person).balance == 0
+
+
+def test_balance_reads_the_row_and_never_writes_it(person, clock):
+    services.spend(person)
+    before = account_of(person)
+    clock.shift(DAYS_30)
+    with CaptureQueriesContext(connection) as captured:
+        assert selectors.balance(person) == 25
+    assert len(captured.captured_queries) == 1
+    after = account_of(person)
+    assert (after.balance, after.counted_until) == (before.balance, before.counted_until) == (24, START + DAYS_30)
+
+
+def test_a_refund_of_an_already_expired_use_never_counts(person, clock):
+    use = services.spend(person)
+    clock.shift(DAYS_30 + timedelta(days=1))
+    services.refund(use)
+    assert selectors.balance(person) == 25
+    account = account_of(person)
+    assert (account.balance, account.counted_until) == (25, None)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        pytest.param(lambda user, staff: services.refund(Entry.objects.filter(kind="use").first()), id="refund"),
+        pytest.param(lambda user, staff: services.grant(user, 1, reason="sorry"), id="grant"),
+        pytest.param(lambda user, staff: services.deduct(user, 1, reason="chargeback"), id="deduct"),
+        pytest.param(lambda user, staff: services.set_allowance(user, 30, reason="Extra"), id="set_allowance"),
+        pytest.param(lambda user, staff: services.adjust_allowance(user, 2, reason="beta", staff=staff), id="adjust"),
+        pytest.param(lambda user, staff: services.reset_window(user, reason="support", staff=staff), id="reset"),
+    ],
+)
+def test_every_other_ledger_write_clears_empty_until_and_keeps_the_row_in_step(person, make_user, write):
+    staff = make_user(is_staff=True)
+    spend_all(person)
+    with pytest.raises(services.OutOfCredits):
+        services.spend(person)
+    assert account_of(person).empty_until == START + DAYS_30
+    write(person, staff)
+    account = account_of(person)
+    assert account.empty_until is None
+    assert account.balance == selectors.balance(person, at=timezone.now())  # summed from the entries
