@@ -36,12 +36,25 @@ class Product:
 
 FREE = Product("free", "Free", allowance=25, monthly_price_cents=0)
 # Gold replaces Free's allowance rather than adding to it.
-GOLD = Product("gold", "Gold", allowance=1000, monthly_price_cents=1900, own_key=True,
-               price_setting="STRIPE_PRICE_GOLD")
-PACK_100 = Product("pack_100", "Extra 100", allowance=100, monthly_price_cents=500, quantity_allowed=True,
-                   price_setting="STRIPE_PRICE_PACK_100")
-PACK_250 = Product("pack_250", "Extra 250", allowance=250, monthly_price_cents=1000, quantity_allowed=True,
-                   price_setting="STRIPE_PRICE_PACK_250")
+GOLD = Product(
+    "gold", "Gold", allowance=1000, monthly_price_cents=1900, own_key=True, price_setting="STRIPE_PRICE_GOLD"
+)
+PACK_100 = Product(
+    "pack_100",
+    "Extra 100",
+    allowance=100,
+    monthly_price_cents=500,
+    quantity_allowed=True,
+    price_setting="STRIPE_PRICE_PACK_100",
+)
+PACK_250 = Product(
+    "pack_250",
+    "Extra 250",
+    allowance=250,
+    monthly_price_cents=1000,
+    quantity_allowed=True,
+    price_setting="STRIPE_PRICE_PACK_250",
+)
 
 PRODUCTS = (FREE, GOLD, PACK_100, PACK_250)
 FOR_SALE = (GOLD, PACK_100, PACK_250)
@@ -54,7 +67,7 @@ def allowance(*, gold, packs_100, packs_250):
 
 
 def describe(*, gold, packs_100, packs_250):
-    """"Gold + 2 × Extra 100": what a user holds, in the catalogue's names."""
+    """ "Gold + 2 × Extra 100": what a user holds, in the catalogue's names."""
     parts = [GOLD.name if gold else FREE.name]
     for count, pack in ((packs_100, PACK_100), (packs_250, PACK_250)):
         if count:

@@ -27,9 +27,8 @@ import json
 import os
 
 import httpx2
-from psycopg_pool import AsyncConnectionPool
-
 import querycount  # bench/querycount.py (gunicorn's --pythonpath bench)
+from psycopg_pool import AsyncConnectionPool
 
 POOL_MAX = 10
 MODEL = "gpt-4o-mini"
@@ -44,8 +43,14 @@ async def _resources():
     global _ready, _pool, _client
     if _ready is None:
         _ready = asyncio.get_running_loop().create_future()
-        pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=1, max_size=POOL_MAX, timeout=30,
-                                   kwargs={"autocommit": True}, open=False)
+        pool = AsyncConnectionPool(
+            os.environ["DATABASE_URL"],
+            min_size=1,
+            max_size=POOL_MAX,
+            timeout=30,
+            kwargs={"autocommit": True},
+            open=False,
+        )
         await pool.open()
         _pool = pool
         _client = httpx2.AsyncClient(
@@ -62,8 +67,18 @@ def _event(name, data):
 
 
 def _end(ok, text="", message=""):
-    return _event("end", {"ok": ok, "html": f"<p>{html.escape(text)}</p>" if text else "", "message": message,
-                          "refunded": False, "balance": None, "demo": False, "billing_url": ""})
+    return _event(
+        "end",
+        {
+            "ok": ok,
+            "html": f"<p>{html.escape(text)}</p>" if text else "",
+            "message": message,
+            "refunded": False,
+            "balance": None,
+            "demo": False,
+            "billing_url": "",
+        },
+    )
 
 
 def _session_key(scope):
@@ -113,28 +128,37 @@ async def app(scope, receive, send):
 
     pool, client = await _resources()
     async with pool.connection() as conn:
-        cursor = await conn.execute("SELECT session_data FROM django_session WHERE session_key = %s",
-                                    (_session_key(scope),))
+        cursor = await conn.execute(
+            "SELECT session_data FROM django_session WHERE session_key = %s", (_session_key(scope),)
+        )
         session = await cursor.fetchone()
     querycount.count()
 
-    await send({"type": "http.response.start", "status": 200,
-                "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+        }
+    )
     if session is None:
         return await send({"type": "http.response.body", "body": _end(False, message="Log in to run this pickaxe.")})
 
     request = {
         "model": MODEL,
-        "messages": [{"role": "system", "content": "You are a benchmark."},
-                     {"role": "user", "content": f"Write about {len(body)} bytes of form."}],
+        "messages": [
+            {"role": "system", "content": "You are a benchmark."},
+            {"role": "user", "content": f"Write about {len(body)} bytes of form."},
+        ],
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
     parts = []
     try:
-        async with client.stream("POST", os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions",
-                                 json=request, headers=headers) as response:
+        async with client.stream(
+            "POST", os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions", json=request, headers=headers
+        ) as response:
             if response.status_code != 200:
                 raise ValueError(f"model answered HTTP {response.status_code}")
             async for line in response.aiter_lines():
@@ -144,8 +168,9 @@ async def app(scope, receive, send):
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         parts.append(text)
-                        await send({"type": "http.response.body", "body": _event("delta", {"text": text}),
-                                    "more_body": True})
+                        await send(
+                            {"type": "http.response.body", "body": _event("delta", {"text": text}), "more_body": True}
+                        )
     except (httpx2.HTTPError, ValueError) as err:
         return await send({"type": "http.response.body", "body": _end(False, "".join(parts), str(err)[:200])})
     await send({"type": "http.response.body", "body": _end(True, "".join(parts))})

@@ -75,10 +75,13 @@ HEAD = (
 
 
 def error(status, text):
-    payload = json.dumps({"error": {"message": text, "type": "invalid_request_error", "param": None,
-                                    "code": None}}).encode()
-    return (f"HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-            .encode() + payload)
+    payload = json.dumps(
+        {"error": {"message": text, "type": "invalid_request_error", "param": None, "code": None}}
+    ).encode()
+    return (
+        f"HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n".encode()
+        + payload
+    )
 
 
 async def serve(reply, delay, reader, writer):

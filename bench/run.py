@@ -284,7 +284,7 @@ def bench_hot_account(rows):
     # how much two neighbouring anchor rounds typically differ: the same code, measured
     # twice, 6 s apart.
     ratios = [s / statistics.mean(anchors[max(r - 1, 0) : r + 1]) for r, s in enumerate(spends) if anchors[r]]
-    steps = [abs(b - a) / a for a, b in zip(anchors, anchors[1:]) if a]
+    steps = [abs(b - a) / a for a, b in zip(anchors, anchors[1:], strict=False) if a]
     return {
         "spend": statistics.median(spends),
         "anchor": statistics.median(anchors),
@@ -586,11 +586,16 @@ def main():
 
     from django.db import connection
 
-    print(f"Benchmark database {name!r} created and migrated ({connection.vendor}, "
-          f"PostgreSQL {connection.pg_version // 10000}); {os.cpu_count()} CPU cores.")
-    print(f"spend(): {ROUNDS} rounds each of spend() and the anchor, alternating, {ROUND_SECONDS:g} s each at "
-          f"{HOT_THREADS} threads; refusals {REFUSE_SECONDS:g} s; spend latency {LATENCY_CALLS} calls per account; "
-          f"balance {BALANCE_CALLS} calls after {BALANCE_WARMUP} warm-up calls.\n", flush=True)
+    print(
+        f"Benchmark database {name!r} created and migrated ({connection.vendor}, "
+        f"PostgreSQL {connection.pg_version // 10000}); {os.cpu_count()} CPU cores."
+    )
+    print(
+        f"spend(): {ROUNDS} rounds each of spend() and the anchor, alternating, {ROUND_SECONDS:g} s each at "
+        f"{HOT_THREADS} threads; refusals {REFUSE_SECONDS:g} s; spend latency {LATENCY_CALLS} calls per account; "
+        f"balance {BALANCE_CALLS} calls after {BALANCE_WARMUP} warm-up calls.\n",
+        flush=True,
+    )
 
     rows = []
     hot = bench_hot_account(rows)
@@ -601,8 +606,10 @@ def main():
 
     print_table(rows)
     print()
-    print(f"Inserted {latency['inserted']:,} live entries (+ ANALYZE) in {latency['insert_seconds']:.1f} s; "
-          f"{bal['inserted']:,} expired entries (+ ANALYZE) in {bal['insert_seconds']:.1f} s.")
+    print(
+        f"Inserted {latency['inserted']:,} live entries (+ ANALYZE) in {latency['insert_seconds']:.1f} s; "
+        f"{bal['inserted']:,} expired entries (+ ANALYZE) in {bal['insert_seconds']:.1f} s."
+    )
     print("balance() SQL for the account with 1M expired entries:")
     print("  " + bal["sql"])
     print("EXPLAIN (ANALYZE, BUFFERS):")

@@ -44,9 +44,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from run import ms, percentile  # bench/run.py (this folder is on sys.path when run as a script)
-
 import querycount  # bench/querycount.py
+from run import ms, percentile  # bench/run.py (this folder is on sys.path when run as a script)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -126,8 +125,9 @@ CLEANUP = Cleanup()
 
 def start_watchdog(seconds):
     def expire():
-        print(f"\nbench: WATCHDOG: still running after {seconds:.0f} s; stopping everything.", file=sys.stderr,
-              flush=True)
+        print(
+            f"\nbench: WATCHDOG: still running after {seconds:.0f} s; stopping everything.", file=sys.stderr, flush=True
+        )
         CLEANUP.run()
         os._exit(3)
 
@@ -168,7 +168,11 @@ class Subprocess:
     def __init__(self, args, *, env=None, log=None, stdout=None):
         out = open(log, "ab") if log else stdout
         self.proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=out,
+            args,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=out,
             stderr=subprocess.STDOUT if log else None,
             preexec_fn=lambda: (raise_nofile(), os.setpgrp()),
         )
@@ -216,8 +220,10 @@ class Subprocess:
 
 
 def start_fake(delay, logs):
-    fake = Subprocess([sys.executable, str(BENCH / "fake_model.py"), "--chunks", str(CHUNKS), "--delay", str(delay)],
-                      stdout=subprocess.PIPE)
+    fake = Subprocess(
+        [sys.executable, str(BENCH / "fake_model.py"), "--chunks", str(CHUNKS), "--delay", str(delay)],
+        stdout=subprocess.PIPE,
+    )
     line = [b""]
     reader = threading.Thread(target=lambda: line.__setitem__(0, fake.proc.stdout.readline()), daemon=True)
     reader.start()
@@ -234,8 +240,11 @@ def start_server(variant, *, fake_url, server_env, logs, label):
     port = free_port()
     log = logs / f"{label}-{variant}.log"
     env = dict(server_env, OPENAI_BASE_URL=fake_url + "/v1", WEB_CONCURRENCY="1", PORT=str(port))
-    server = Subprocess([sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind",
-                         f"127.0.0.1:{port}", *extra, app], env=env, log=log)
+    server = Subprocess(
+        [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", *extra, app],
+        env=env,
+        log=log,
+    )
     server.port, server.log, server.variant = port, log, variant
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and server.proc.poll() is None:
@@ -319,8 +328,12 @@ class Probe:
 
     def backends(self):
         """CPU seconds of each PostgreSQL backend connected to the bench database."""
-        pids = [pid for (pid,) in self.conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+        pids = [
+            pid
+            for (pid,) in self.conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
         return {pid: cpu_of(pid) for pid in pids}
 
     def snap(self, server):
@@ -410,7 +423,7 @@ def dechunk(data):
         size = int(data[i:j].split(b";")[0], 16)
         if size == 0:
             return bytes(out)
-        out += data[j + 2:j + 2 + size]
+        out += data[j + 2 : j + 2 + size]
         i = j + 2 + size + 2
 
 
@@ -575,8 +588,11 @@ def database_from_url():
     name = base + DB_SUFFIX
     if "bench" not in name:
         sys.exit(f"bench: refusing to drop and re-create {name!r}; DATABASE_URL's database name must contain 'bench'.")
-    params = {"host": parts.hostname or "127.0.0.1", "port": parts.port or 5432,
-              "user": unquote(parts.username) if parts.username else "postgres"}
+    params = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": unquote(parts.username) if parts.username else "postgres",
+    }
     if parts.password:
         params["password"] = unquote(parts.password)
     return parts._replace(path="/" + quote(name)).geturl(), name, params
@@ -602,8 +618,9 @@ def create_database(name, params):
     with admin_connection(params) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         max_connections = int(conn.execute("SHOW max_connections").fetchone()[0])
-        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
-                              ).fetchone()[0]
+        others = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'").fetchone()[
+            0
+        ]
     return max_connections, others
 
 
@@ -654,12 +671,17 @@ def new_pickaxe(owner, label):
     from pickaxes.models import InputField, Pickaxe
 
     pickaxe = Pickaxe.objects.create(
-        owner=owner, name=f"Streams bench: {label}", slug=slugify(f"streams-bench-{label}"),
-        visibility=Pickaxe.Visibility.PUBLIC, system_instructions="You are a benchmark.",
-        prompt_template="Write about {{topic}}.", model=settings.PICKAXE_MODELS[0],
+        owner=owner,
+        name=f"Streams bench: {label}",
+        slug=slugify(f"streams-bench-{label}"),
+        visibility=Pickaxe.Visibility.PUBLIC,
+        system_instructions="You are a benchmark.",
+        prompt_template="Write about {{topic}}.",
+        model=settings.PICKAXE_MODELS[0],
     )
-    InputField.objects.create(pickaxe=pickaxe, position=0, label="Topic", key="topic",
-                              kind=InputField.Kind.SHORT_TEXT, max_length=200)
+    InputField.objects.create(
+        pickaxe=pickaxe, position=0, label="Topic", key="topic", kind=InputField.Kind.SHORT_TEXT, max_length=200
+    )
     return pickaxe
 
 
@@ -697,11 +719,13 @@ def throughput(ctx):
     probe = None
     try:
         for variant in (PROJECT, BASELINE):
-            servers[variant] = start_server(variant, fake_url=fake_url, server_env=ctx["server_env"],
-                                            logs=ctx["logs"], label="throughput")
+            servers[variant] = start_server(
+                variant, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="throughput"
+            )
         probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
-        targets = {v: Target(s.port, ctx["pickaxe_fast"].slug, ctx["sessions"], ctx["csrf"])
-                   for v, s in servers.items()}
+        targets = {
+            v: Target(s.port, ctx["pickaxe_fast"].slug, ctx["sessions"], ctx["csrf"]) for v, s in servers.items()
+        }
 
         async def go():
             rounds = {}
@@ -715,8 +739,11 @@ def throughput(ctx):
                         rounds.setdefault((variant, clients), []).append((every, inside, used))
                         rate = len(inside) / used["t"]
                         failed = sum(1 for x in every if not x.ok)
-                        print(f"  {clients:>3} clients, round {r + 1}, {variant:<8} {rate:7.1f} runs/s"
-                              + (f", {failed} failed: {failure_text(every)}" if failed else ""), flush=True)
+                        print(
+                            f"  {clients:>3} clients, round {r + 1}, {variant:<8} {rate:7.1f} runs/s"
+                            + (f", {failed} failed: {failure_text(every)}" if failed else ""),
+                            flush=True,
+                        )
             return rounds
 
         rounds = asyncio.run(go())
@@ -734,8 +761,7 @@ def burst(ctx, variant, pickaxe):
     fake, fake_url = start_fake(SLOW_DELAY, ctx["logs"])
     server = probe = None
     try:
-        server = start_server(variant, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"],
-                              label="burst")
+        server = start_server(variant, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="burst")
         probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
         target = Target(server.port, pickaxe.slug, ctx["sessions"], ctx["csrf"])
         with BurstSampler(probe, server.pid) as sampler:
@@ -757,13 +783,21 @@ def burst(ctx, variant, pickaxe):
     # how long the middle run took to succeed (inf: more than half did not, within the timeout).
     every = sorted(r.latency if r.ok else float("inf") for r in results)
     return {
-        "variant": variant, "ok": len(ok), "results": results, "wall": s1["t"] - s0["t"],
-        "headers": len(heads), "headers_max": max(heads) if heads else float("inf"),
+        "variant": variant,
+        "ok": len(ok),
+        "results": results,
+        "wall": s1["t"] - s0["t"],
+        "headers": len(heads),
+        "headers_max": max(heads) if heads else float("inf"),
         "headers_p50": percentile(heads, 50) if heads else float("nan"),
         "p50": every[len(every) // 2] if every else float("inf"),
         "p99": every[min(len(every) - 1, int(len(every) * 0.99))] if every else float("inf"),
-        "peak_rss": sampler.peak_rss, "idle_rss": sampler.idle_rss or 0, "peak_threads": sampler.peak_threads,
-        "peak_db": sampler.peak_db, "used": used, "log": server.log,
+        "peak_rss": sampler.peak_rss,
+        "idle_rss": sampler.idle_rss or 0,
+        "peak_threads": sampler.peak_threads,
+        "peak_db": sampler.peak_db,
+        "used": used,
+        "log": server.log,
         "statuses": run_statuses(pickaxe) if variant == PROJECT else None,
     }
 
@@ -775,8 +809,9 @@ def print_table(headers, rows, right=()):
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
 
     def line(values):
-        return "  ".join(v.rjust(widths[i]) if i in right else v.ljust(widths[i])
-                         for i, v in enumerate(values)).rstrip()
+        return "  ".join(
+            v.rjust(widths[i]) if i in right else v.ljust(widths[i]) for i, v in enumerate(values)
+        ).rstrip()
 
     print(line(headers))
     print("  ".join("-" * w for w in widths))
@@ -795,9 +830,11 @@ def summarize(rounds):
         every = [r for every, _, _ in items for r in every]
         median = statistics.median(rates)
         out[key] = {
-            "rate": median, "rates": rates,
+            "rate": median,
+            "rates": rates,
             "spread": (max(rates) - min(rates)) / median if median else float("nan"),
-            "p50": percentile(lat, 50) if lat else float("nan"), "p99": percentile(lat, 99) if lat else float("nan"),
+            "p50": percentile(lat, 50) if lat else float("nan"),
+            "p99": percentile(lat, 99) if lat else float("nan"),
             "cpu": total["server"] / runs if runs else float("nan"),
             "queries": total["queries"] / runs if runs else float("nan"),
             "pg": total["pg"] / runs if runs else float("nan"),
@@ -805,15 +842,17 @@ def summarize(rounds):
             "client": total["client"] / runs if runs else float("nan"),
             "others": total["others"] / total["t"],
             "machine": total["machine"] / total["t"],
-            "sent": len(every), "failed": [r for r in every if not r.ok],
+            "sent": len(every),
+            "failed": [r for r in every if not r.ok],
         }
     return out
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a ~1-minute smoke run with small numbers "
-                                                              "(its verdicts mean nothing)")
+    parser.add_argument(
+        "--quick", action="store_true", help="a ~1-minute smoke run with small numbers (its verdicts mean nothing)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs even if every target passes")
     args = parser.parse_args()
     global LEVELS, ROUNDS, WINDOW, BURST, USERS
@@ -835,8 +874,9 @@ def main():
     max_connections, other_connections = create_database(db_name, db_params)
     CLEANUP.add(lambda: drop_database(db_name, db_params))
     logs = Path(tempfile.mkdtemp(prefix="streams-bench-"))
-    query_dir = Path(tempfile.mkdtemp(prefix="streams-bench-queries-", dir="/dev/shm" if os.path.isdir("/dev/shm")
-                                      else None))
+    query_dir = Path(
+        tempfile.mkdtemp(prefix="streams-bench-queries-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+    )
     CLEANUP.add(lambda: shutil.rmtree(query_dir, ignore_errors=True))
 
     server_env = {
@@ -850,11 +890,29 @@ def main():
         "LOG_LEVEL": "WARNING",
         "BENCH_QUERY_COUNT_DIR": str(query_dir),
     }
-    for name in ("OPENAI_BASE_URL", "WEB_CONCURRENCY", "PORT", "GUNICORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE",
-                 "DATABASE_POOL_MAX_SIZE"):
+    for name in (
+        "OPENAI_BASE_URL",
+        "WEB_CONCURRENCY",
+        "PORT",
+        "GUNICORN_CMD_ARGS",
+        "DJANGO_SETTINGS_MODULE",
+        "DATABASE_POOL_MAX_SIZE",
+    ):
         server_env.pop(name, None)
-    setup_django({k: server_env[k] for k in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL",
-                                             "OPENAI_API_KEY", "FIELD_ENCRYPTION_KEYS", "LOG_LEVEL")})
+    setup_django(
+        {
+            k: server_env[k]
+            for k in (
+                "DEBUG",
+                "SECRET_KEY",
+                "ALLOWED_HOSTS",
+                "DATABASE_URL",
+                "OPENAI_API_KEY",
+                "FIELD_ENCRYPTION_KEYS",
+                "LOG_LEVEL",
+            )
+        }
+    )
     sessions = create_sessions(USERS)
     owner = new_user("owner")
     pickaxe_fast, pickaxe_burst = new_pickaxe(owner, "throughput"), new_pickaxe(owner, "burst")
@@ -864,47 +922,100 @@ def main():
     import gunicorn
     import uvicorn
 
-    print(f"Database {db_name!r} (from DATABASE_URL, dropped at exit); PostgreSQL max_connections "
-          f"{max_connections}, {other_connections} client connections open at the start.")
-    print(f"gunicorn {gunicorn.__version__}, uvicorn {uvicorn.__version__} ({GUNICORN_CONF.name}: gunicorn.conf.py "
-          f"+ a query counter), DEBUG=false, WEB_CONCURRENCY=1; {os.cpu_count()} CPU cores, load average "
-          f"{os.getloadavg()[0]:.2f}; open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}.")
-    print(f"{USERS} users with sessions; the fake model answers {CHUNKS} chunks at once (throughput) or "
-          f"{SLOW_DELAY:g} s apart, ~{(CHUNKS - 1) * SLOW_DELAY:g} s (burst). Logs: {logs}", flush=True)
-    print(f"Before the start, with this script idle for {IDLE_SAMPLE:g} s, other processes kept "
-          f"{idle_others:.2f} of {os.cpu_count()} cores busy.\n")
+    print(
+        f"Database {db_name!r} (from DATABASE_URL, dropped at exit); PostgreSQL max_connections "
+        f"{max_connections}, {other_connections} client connections open at the start."
+    )
+    print(
+        f"gunicorn {gunicorn.__version__}, uvicorn {uvicorn.__version__} ({GUNICORN_CONF.name}: gunicorn.conf.py "
+        f"+ a query counter), DEBUG=false, WEB_CONCURRENCY=1; {os.cpu_count()} CPU cores, load average "
+        f"{os.getloadavg()[0]:.2f}; open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}."
+    )
+    print(
+        f"{USERS} users with sessions; the fake model answers {CHUNKS} chunks at once (throughput) or "
+        f"{SLOW_DELAY:g} s apart, ~{(CHUNKS - 1) * SLOW_DELAY:g} s (burst). Logs: {logs}",
+        flush=True,
+    )
+    print(
+        f"Before the start, with this script idle for {IDLE_SAMPLE:g} s, other processes kept "
+        f"{idle_others:.2f} of {os.cpu_count()} cores busy.\n"
+    )
 
-    ctx = {"server_env": server_env, "sessions": sessions, "csrf": csrf_secret(), "db": db_params,
-           "db_name": db_name, "logs": logs, "query_dir": query_dir, "pickaxe_fast": pickaxe_fast}
+    ctx = {
+        "server_env": server_env,
+        "sessions": sessions,
+        "csrf": csrf_secret(),
+        "db": db_params,
+        "db_name": db_name,
+        "logs": logs,
+        "query_dir": query_dir,
+        "pickaxe_fast": pickaxe_fast,
+    }
 
-    print(f"1. Throughput: {ROUNDS} rounds of {WINDOW:g} s per variant and level, alternating "
-          f"(setup took {time.perf_counter() - began:.0f} s).", flush=True)
+    print(
+        f"1. Throughput: {ROUNDS} rounds of {WINDOW:g} s per variant and level, alternating "
+        f"(setup took {time.perf_counter() - began:.0f} s).",
+        flush=True,
+    )
     rounds, throughput_logs = throughput(ctx)
     stats = summarize(rounds)
-    print(f"\n2. Burst: {BURST} runs at once, fake at ~{(CHUNKS - 1) * SLOW_DELAY:g} s "
-          f"({time.perf_counter() - began:.0f} s so far).", flush=True)
+    print(
+        f"\n2. Burst: {BURST} runs at once, fake at ~{(CHUNKS - 1) * SLOW_DELAY:g} s "
+        f"({time.perf_counter() - began:.0f} s so far).",
+        flush=True,
+    )
     bursts = {PROJECT: burst(ctx, PROJECT, pickaxe_burst)}
     print(f"  project: {bursts[PROJECT]['ok']}/{BURST} ok", flush=True)
     bursts[BASELINE] = burst(ctx, BASELINE, pickaxe_burst)
     print(f"  baseline: {bursts[BASELINE]['ok']}/{BURST} ok\n", flush=True)
 
     # ---- throughput table
-    headers = ("clients", "variant", "runs/s", "rounds", "spread", "p50 ms", "p99 ms", "CPU ms/run", "queries/run",
-               "PG ms/run", "fake ms/run", "client ms/run", "others' cores", "failed", "project/baseline")
+    headers = (
+        "clients",
+        "variant",
+        "runs/s",
+        "rounds",
+        "spread",
+        "p50 ms",
+        "p99 ms",
+        "CPU ms/run",
+        "queries/run",
+        "PG ms/run",
+        "fake ms/run",
+        "client ms/run",
+        "others' cores",
+        "failed",
+        "project/baseline",
+    )
     rows = []
     for clients in LEVELS:
         for variant in (PROJECT, BASELINE):
             s = stats[variant, clients]
             ratio = s["rate"] / stats[BASELINE, clients]["rate"] if stats[BASELINE, clients]["rate"] else 0.0
-            rows.append((
-                str(clients), variant, f"{s['rate']:,.1f}", " ".join(f"{x:.0f}" for x in s["rates"]),
-                f"{s['spread']:.0%}", f"{ms(s['p50']):,.0f}", f"{ms(s['p99']):,.0f}", f"{ms(s['cpu']):.1f}",
-                f"{s['queries']:.1f}", f"{ms(s['pg']):.1f}", f"{ms(s['fake']):.2f}", f"{ms(s['client']):.2f}",
-                f"{s['others']:.2f}", f"{len(s['failed'])}/{s['sent']}", f"{ratio:.0%}" if variant == PROJECT else "",
-            ))
-    print("Throughput (runs/s: median of the rounds; rounds: each round's runs/s; spread: (max-min)/median; "
-          "p50/p99 over every round's runs; CPU: the server's processes; others': CPU of everything else "
-          "on the machine, in cores):")
+            rows.append(
+                (
+                    str(clients),
+                    variant,
+                    f"{s['rate']:,.1f}",
+                    " ".join(f"{x:.0f}" for x in s["rates"]),
+                    f"{s['spread']:.0%}",
+                    f"{ms(s['p50']):,.0f}",
+                    f"{ms(s['p99']):,.0f}",
+                    f"{ms(s['cpu']):.1f}",
+                    f"{s['queries']:.1f}",
+                    f"{ms(s['pg']):.1f}",
+                    f"{ms(s['fake']):.2f}",
+                    f"{ms(s['client']):.2f}",
+                    f"{s['others']:.2f}",
+                    f"{len(s['failed'])}/{s['sent']}",
+                    f"{ratio:.0%}" if variant == PROJECT else "",
+                )
+            )
+    print(
+        "Throughput (runs/s: median of the rounds; rounds: each round's runs/s; spread: (max-min)/median; "
+        "p50/p99 over every round's runs; CPU: the server's processes; others': CPU of everything else "
+        "on the machine, in cores):"
+    )
     print_table(headers, rows, right=set(range(2, 15)) - {3})
     for clients in LEVELS:
         for variant in (PROJECT, BASELINE):
@@ -914,8 +1025,23 @@ def main():
 
     # ---- burst table
     print()
-    headers = ("burst", "ok", "headers max s", "headers p50 s", "p50 s", "p99 s", "peak RSS MiB", "worker threads",
-               "DB conns", "CPU ms/run", "queries/run", "PG ms/run", "fake ms/run", "client ms/run", "others' cores")
+    headers = (
+        "burst",
+        "ok",
+        "headers max s",
+        "headers p50 s",
+        "p50 s",
+        "p99 s",
+        "peak RSS MiB",
+        "worker threads",
+        "DB conns",
+        "CPU ms/run",
+        "queries/run",
+        "PG ms/run",
+        "fake ms/run",
+        "client ms/run",
+        "others' cores",
+    )
     rows = []
 
     def seconds(value):
@@ -923,16 +1049,31 @@ def main():
 
     for variant, b in bursts.items():
         used = b["used"]
-        rows.append((variant, f"{b['ok']}/{BURST}", seconds(b["headers_max"]), seconds(b["headers_p50"]),
-                     seconds(b["p50"]), seconds(b["p99"]),
-                     f"{mib(b['idle_rss']):.0f} -> {mib(b['peak_rss']):.0f}", str(b["peak_threads"]),
-                     str(b["peak_db"]), f"{ms(used['server'] / BURST):.1f}", f"{used['queries'] / BURST:.1f}",
-                     f"{ms(used['pg'] / BURST):.1f}", f"{ms(used['fake'] / BURST):.2f}",
-                     f"{ms(used['client'] / BURST):.2f}", f"{used['others'] / used['t']:.2f}"))
-    print(f"Burst ({BURST} runs posted at once to a fresh server; headers: from the burst to the response "
-          f"headers; p50/p99: POST to the end of the stream, a run that did not succeed within {BURST_TIMEOUT:g} s "
-          "counting as endless; RSS: master + worker, idle -> peak; per run: the burst's totals / "
-          f"{BURST}):")
+        rows.append(
+            (
+                variant,
+                f"{b['ok']}/{BURST}",
+                seconds(b["headers_max"]),
+                seconds(b["headers_p50"]),
+                seconds(b["p50"]),
+                seconds(b["p99"]),
+                f"{mib(b['idle_rss']):.0f} -> {mib(b['peak_rss']):.0f}",
+                str(b["peak_threads"]),
+                str(b["peak_db"]),
+                f"{ms(used['server'] / BURST):.1f}",
+                f"{used['queries'] / BURST:.1f}",
+                f"{ms(used['pg'] / BURST):.1f}",
+                f"{ms(used['fake'] / BURST):.2f}",
+                f"{ms(used['client'] / BURST):.2f}",
+                f"{used['others'] / used['t']:.2f}",
+            )
+        )
+    print(
+        f"Burst ({BURST} runs posted at once to a fresh server; headers: from the burst to the response "
+        f"headers; p50/p99: POST to the end of the stream, a run that did not succeed within {BURST_TIMEOUT:g} s "
+        "counting as endless; RSS: master + worker, idle -> peak; per run: the burst's totals / "
+        f"{BURST}):"
+    )
     print_table(headers, rows, right=set(range(1, 15)))
     for variant, b in bursts.items():
         if b["ok"] < BURST:
@@ -943,10 +1084,12 @@ def main():
     # ---- noise
     spreads = [s["spread"] for s in stats.values() if s["rate"]]
     others = [s["others"] for s in stats.values()]
-    print(f"\nNoise: spread between rounds of the same variant and level {min(spreads):.0%}-{max(spreads):.0%} "
-          f"(median {statistics.median(spreads):.0%}); CPU used by others during the rounds "
-          f"{min(others):.2f}-{max(others):.2f} cores of {os.cpu_count()}; load average now "
-          f"{os.getloadavg()[0]:.2f}.\n")
+    print(
+        f"\nNoise: spread between rounds of the same variant and level {min(spreads):.0%}-{max(spreads):.0%} "
+        f"(median {statistics.median(spreads):.0%}); CPU used by others during the rounds "
+        f"{min(others):.2f}-{max(others):.2f} cores of {os.cpu_count()}; load average now "
+        f"{os.getloadavg()[0]:.2f}.\n"
+    )
 
     # ---- verdicts
     verdicts = []
@@ -957,30 +1100,44 @@ def main():
 
     for clients in (c for c in TARGET_RATIO_LEVELS if c in LEVELS):
         p, b = stats[PROJECT, clients]["rate"], stats[BASELINE, clients]["rate"]
-        target(b > 0 and p >= TARGET_RATIO * b,
-               f"{clients} clients: project {p:,.1f} runs/s >= {TARGET_RATIO:.0%} of the baseline's {b:,.1f} "
-               f"({p / b:.0%})" if b else f"{clients} clients: the baseline completed no runs")
+        target(
+            b > 0 and p >= TARGET_RATIO * b,
+            f"{clients} clients: project {p:,.1f} runs/s >= {TARGET_RATIO:.0%} of the baseline's {b:,.1f} ({p / b:.0%})"
+            if b
+            else f"{clients} clients: the baseline completed no runs",
+        )
     best = max(LEVELS, key=lambda c: stats[PROJECT, c]["rate"])
-    target(stats[PROJECT, best]["rate"] >= TARGET_RUNS_PER_SECOND,
-           f"project reaches {TARGET_RUNS_PER_SECOND} runs/s: best {stats[PROJECT, best]['rate']:,.1f} "
-           f"(at {best} clients)")
+    target(
+        stats[PROJECT, best]["rate"] >= TARGET_RUNS_PER_SECOND,
+        f"project reaches {TARGET_RUNS_PER_SECOND} runs/s: best {stats[PROJECT, best]['rate']:,.1f} "
+        f"(at {best} clients)",
+    )
     failed = {v: sum(len(stats[v, c]["failed"]) for c in LEVELS) for v in (PROJECT, BASELINE)}
     sent = {v: sum(stats[v, c]["sent"] for c in LEVELS) for v in (PROJECT, BASELINE)}
-    target(not failed[PROJECT] and not failed[BASELINE],
-           f"every throughput run ended ok: project {sent[PROJECT] - failed[PROJECT]}/{sent[PROJECT]}, "
-           f"baseline {sent[BASELINE] - failed[BASELINE]}/{sent[BASELINE]}")
+    target(
+        not failed[PROJECT] and not failed[BASELINE],
+        f"every throughput run ended ok: project {sent[PROJECT] - failed[PROJECT]}/{sent[PROJECT]}, "
+        f"baseline {sent[BASELINE] - failed[BASELINE]}/{sent[BASELINE]}",
+    )
     p = bursts[PROJECT]
-    target(p["ok"] == BURST and (p["statuses"] or {}).get("succeeded", 0) == BURST,
-           f"burst: all {BURST} runs succeed: {p['ok']} ended ok; in the database: {statuses_text(p['statuses'])}")
-    target(p["headers"] == BURST and p["headers_max"] <= TARGET_HEADERS_WITHIN,
-           f"burst: every stream opened within {TARGET_HEADERS_WITHIN:g} s: {p['headers']}/{BURST} opened, "
-           f"the last after {p['headers_max']:.2f} s")
-    target(p["p50"] < TARGET_BURST_MEDIAN,
-           f"burst: median run under {TARGET_BURST_MEDIAN:g} s: {seconds(p['p50'])} s")
-    target(p["peak_rss"] < TARGET_RSS_BYTES,
-           f"burst: peak RSS (master + worker) under {mib(TARGET_RSS_BYTES):.0f} MiB: {mib(p['peak_rss']):.0f} MiB")
-    target(p["peak_threads"] < TARGET_THREADS,
-           f"burst: fewer than {TARGET_THREADS} threads in the worker: at most {p['peak_threads']}")
+    target(
+        p["ok"] == BURST and (p["statuses"] or {}).get("succeeded", 0) == BURST,
+        f"burst: all {BURST} runs succeed: {p['ok']} ended ok; in the database: {statuses_text(p['statuses'])}",
+    )
+    target(
+        p["headers"] == BURST and p["headers_max"] <= TARGET_HEADERS_WITHIN,
+        f"burst: every stream opened within {TARGET_HEADERS_WITHIN:g} s: {p['headers']}/{BURST} opened, "
+        f"the last after {p['headers_max']:.2f} s",
+    )
+    target(p["p50"] < TARGET_BURST_MEDIAN, f"burst: median run under {TARGET_BURST_MEDIAN:g} s: {seconds(p['p50'])} s")
+    target(
+        p["peak_rss"] < TARGET_RSS_BYTES,
+        f"burst: peak RSS (master + worker) under {mib(TARGET_RSS_BYTES):.0f} MiB: {mib(p['peak_rss']):.0f} MiB",
+    )
+    target(
+        p["peak_threads"] < TARGET_THREADS,
+        f"burst: fewer than {TARGET_THREADS} threads in the worker: at most {p['peak_threads']}",
+    )
 
     server_logs = list(throughput_logs.values()) + [b["log"] for b in bursts.values()]
     killed = sum(log_count(log, "WORKER TIMEOUT") for log in server_logs)
@@ -988,12 +1145,15 @@ def main():
         print(f"\nNOTE  gunicorn killed a worker {killed}x (WORKER TIMEOUT) and every stream it held.")
     too_many = sum(log_count(log, "too many clients", "remaining connection slots") for log in server_logs)
     if too_many:
-        print(f"\nNOTE  PostgreSQL refused connections {too_many}x ('too many clients'; max_connections "
-              f"{max_connections}).")
+        print(
+            f"\nNOTE  PostgreSQL refused connections {too_many}x ('too many clients'; max_connections "
+            f"{max_connections})."
+        )
     tracebacks = {log.name: log_count(log, "Traceback") for log in server_logs}
     if any(tracebacks.values()):
-        print("\nNOTE  tracebacks in the server logs: "
-              + ", ".join(f"{name} {n}" for name, n in tracebacks.items() if n))
+        print(
+            "\nNOTE  tracebacks in the server logs: " + ", ".join(f"{name} {n}" for name, n in tracebacks.items() if n)
+        )
 
     failures = verdicts.count(False)
     if failures or args.keep_logs:

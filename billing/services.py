@@ -228,8 +228,9 @@ def holdings(subscriptions):
     return held
 
 
-def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, why,
-                   stripe_event_id=None, staff=None):
+def apply_holdings(
+    user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, why, stripe_event_id=None, staff=None
+):
     """Write what the user holds; on a change, tell credits the new allowance (and its cause)."""
     before = (entitlement.gold, entitlement.packs_100, entitlement.packs_250)
     was_gold = entitlement.gold
@@ -238,9 +239,14 @@ def apply_holdings(user, entitlement, *, gold, packs_100, packs_250, status, cur
     entitlement.save()
     accounts.set_plan(user, User.Plan.GOLD if gold else User.Plan.FREE)
     if (gold, packs_100, packs_250) != before or entitlement._state.adding:
-        entitlement_changed.send(sender=Entitlement, user=user, allowance=entitlement.allowance,
-                                 reason=f"{entitlement.describe()} ({why})", stripe_event_id=stripe_event_id,
-                                 staff=staff)
+        entitlement_changed.send(
+            sender=Entitlement,
+            user=user,
+            allowance=entitlement.allowance,
+            reason=f"{entitlement.describe()} ({why})",
+            stripe_event_id=stripe_event_id,
+            staff=staff,
+        )
     if was_gold and not gold:
         transaction.on_commit(lambda: _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt"))
     return f"synced: {entitlement.describe()} ({status}), allowance {entitlement.allowance}"
@@ -251,9 +257,17 @@ def set_entitlement_by_staff(user, *, gold, packs_100, packs_250, staff=None):
     with transaction.atomic():
         entitlement, _ = Entitlement.objects.select_for_update().get_or_create(user=user)
         status = Entitlement.Status.ACTIVE if (gold or packs_100 or packs_250) else Entitlement.Status.NONE
-        return apply_holdings(user, entitlement, gold=gold, packs_100=packs_100, packs_250=packs_250,
-                              status=status, current_period_end=entitlement.current_period_end,
-                              why=f"set by staff {staff}" if staff else "set by staff", staff=staff)
+        return apply_holdings(
+            user,
+            entitlement,
+            gold=gold,
+            packs_100=packs_100,
+            packs_250=packs_250,
+            status=status,
+            current_period_end=entitlement.current_period_end,
+            why=f"set by staff {staff}" if staff else "set by staff",
+            staff=staff,
+        )
 
 
 def _email(user, subject, template):

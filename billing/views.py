@@ -55,7 +55,9 @@ def checkout(request):
         return redirect("billing")
     except stripe.StripeError:
         log.exception("Stripe refused a Checkout Session")
-        messages.error(request, "Stripe could not start the payment just now. Nothing was charged; try again in a moment.")
+        messages.error(
+            request, "Stripe could not start the payment just now. Nothing was charged; try again in a moment."
+        )
         return redirect("billing")
     return redirect(url)
 

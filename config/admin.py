@@ -89,11 +89,17 @@ class StaffUserAdmin(CreditActionsMixin, UserAdmin):
                 if not data:
                     continue
                 billing.set_entitlement_by_staff(
-                    form.instance, gold=data["gold"], packs_100=data["packs_100"], packs_250=data["packs_250"],
+                    form.instance,
+                    gold=data["gold"],
+                    packs_100=data["packs_100"],
+                    packs_250=data["packs_250"],
                     staff=request.user,
                 )
-                self.log_change(request, form.instance, f"Plan set to gold={data['gold']}, "
-                                f"packs_100={data['packs_100']}, packs_250={data['packs_250']}")
+                self.log_change(
+                    request,
+                    form.instance,
+                    f"Plan set to gold={data['gold']}, packs_100={data['packs_100']}, packs_250={data['packs_250']}",
+                )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         user = self.get_object(request, object_id)
@@ -147,11 +153,20 @@ def balance_chart(points, *, width=600, height=120):
     span = (top - bottom) or 1
     step = width / max(len(points) - 1, 1)
     coordinates = " ".join(
-        f"{round(index * step, 1)},{round(height - (value - bottom) / span * height, 1)}" for index, (_, value) in enumerate(points)
+        f"{round(index * step, 1)},{round(height - (value - bottom) / span * height, 1)}"
+        for index, (_, value) in enumerate(points)
     )
     zero = round(height - (0 - bottom) / span * height, 1)
-    return {"width": width, "height": height, "points": coordinates, "zero": zero, "top": top, "bottom": bottom,
-            "first": points[0][0], "last": points[-1][0]}
+    return {
+        "width": width,
+        "height": height,
+        "points": coordinates,
+        "zero": zero,
+        "top": top,
+        "bottom": bottom,
+        "first": points[0][0],
+        "last": points[-1][0],
+    }
 
 
 admin.site.unregister(User)

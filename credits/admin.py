@@ -39,7 +39,10 @@ class StaffCreditForm(forms.Form):
 
 class GrantForm(StaffCreditForm):
     amount = forms.IntegerField(min_value=1, max_value=100000)
-    expires_on = forms.DateField(help_text="The bonus counts until the end of this day.", widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}))
+    expires_on = forms.DateField(
+        help_text="The bonus counts until the end of this day.",
+        widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
+    )
     field_order = ["amount", "expires_on", "reason"]
 
     def __init__(self, *args, **kwargs):
@@ -57,8 +60,14 @@ class GrantForm(StaffCreditForm):
 
     def perform(self, user):
         expires_at = timezone.make_aware(datetime.combine(self.cleaned_data["expires_on"], time.max))
-        services.grant(user, self.cleaned_data["amount"], expires_at=expires_at, reason=self.cleaned_data["reason"],
-                       staff=self.staff, cause=Entry.Cause.STAFF)
+        services.grant(
+            user,
+            self.cleaned_data["amount"],
+            expires_at=expires_at,
+            reason=self.cleaned_data["reason"],
+            staff=self.staff,
+            cause=Entry.Cause.STAFF,
+        )
         return f"Granted {self.cleaned_data['amount']} bonus credits until {self.cleaned_data['expires_on']}: {self.cleaned_data['reason']}"
 
 
@@ -74,8 +83,13 @@ class DeductForm(StaffCreditForm):
         return self.check_ceiling(self.cleaned_data["amount"])
 
     def perform(self, user):
-        services.deduct(user, self.cleaned_data["amount"], reason=self.cleaned_data["reason"], staff=self.staff,
-                        cause=Entry.Cause.STAFF)
+        services.deduct(
+            user,
+            self.cleaned_data["amount"],
+            reason=self.cleaned_data["reason"],
+            staff=self.staff,
+            cause=Entry.Cause.STAFF,
+        )
         return f"Deducted {self.cleaned_data['amount']} credits: {self.cleaned_data['reason']}"
 
 
@@ -90,14 +104,21 @@ class AllowanceForm(StaffCreditForm):
         return self.check_ceiling(change)
 
     def perform(self, user):
-        services.adjust_allowance(user, self.cleaned_data["change"], reason=self.cleaned_data["reason"], staff=self.staff,
-                                  cause=Entry.Cause.STAFF)
+        services.adjust_allowance(
+            user,
+            self.cleaned_data["change"],
+            reason=self.cleaned_data["reason"],
+            staff=self.staff,
+            cause=Entry.Cause.STAFF,
+        )
         return f"Changed the allowance by {self.cleaned_data['change']:+d}: {self.cleaned_data['reason']}"
 
 
 class ResetWindowForm(StaffCreditForm):
     def perform(self, user):
-        count = services.reset_window(user, reason=self.cleaned_data["reason"], staff=self.staff, cause=Entry.Cause.STAFF)
+        count = services.reset_window(
+            user, reason=self.cleaned_data["reason"], staff=self.staff, cause=Entry.Cause.STAFF
+        )
         return f"Gave back {count} credits in use: {self.cleaned_data['reason']}"
 
 
@@ -146,8 +167,11 @@ class CreditActionsMixin:
 
     def get_urls(self):
         custom = [
-            path("<int:user_id>/credits/<str:name>/", self.admin_site.admin_view(self.credit_action_view),
-                 name="accounts_user_credit_action"),
+            path(
+                "<int:user_id>/credits/<str:name>/",
+                self.admin_site.admin_view(self.credit_action_view),
+                name="accounts_user_credit_action",
+            ),
         ]
         return custom + super().get_urls()
 
@@ -167,7 +191,9 @@ class CreditActionsMixin:
             for user in users:
                 message = form.perform(user)
                 self.log_change(request, user, message)
-            self.message_user(request, f"{message} ({len(users)} user{'s' if len(users) != 1 else ''}).", messages.SUCCESS)
+            self.message_user(
+                request, f"{message} ({len(users)} user{'s' if len(users) != 1 else ''}).", messages.SUCCESS
+            )
             if from_list:
                 return None
             return redirect(reverse("admin:accounts_user_change", args=[users[0].pk]))

@@ -19,9 +19,7 @@ class CreditAccount(models.Model):
     """One per user: the row that spends lock, its running balance, and a hint that
     spares refusals the lock. Unlike entries, this row is updated."""
 
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account"
-    )
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="credit_account")
     # The running balance: the sum of the entries counted so far. `counted_until` is the
     # earliest expiry among them (NULL: none of them expires). While now < counted_until,
     # `balance` is the sum of the live entries; once that moment has passed, the entries
@@ -77,9 +75,7 @@ class Entry(models.Model):
     amount = models.IntegerField()
     kind = models.CharField(max_length=16, choices=Kind.choices)
     expires_at = models.DateTimeField(null=True, blank=True)
-    key = models.CharField(
-        max_length=200, null=True, blank=True, help_text="Idempotency key, unique per account."
-    )
+    key = models.CharField(max_length=200, null=True, blank=True, help_text="Idempotency key, unique per account.")
     refund_of = models.OneToOneField(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunded_by"
     )
@@ -96,7 +92,10 @@ class Entry(models.Model):
     # those keep no cause. db_default: SQL writers need not name them.
     cause = models.CharField(max_length=16, choices=Cause.choices, blank=True, default="", db_default="")
     cause_ref = models.CharField(
-        max_length=255, blank=True, default="", db_default="",
+        max_length=255,
+        blank=True,
+        default="",
+        db_default="",
         help_text="The id of what caused the entry (the run, the Stripe event), when it has one.",
     )
 

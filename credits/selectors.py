@@ -58,9 +58,7 @@ def allowance(user, *, at=None):
     """How many credits the account may have in use at once (plan, packs, staff changes)."""
     at = at or timezone.now()
     return (
-        _entries_of(user).filter(kind=Kind.ALLOWANCE, created_at__lte=at)
-        .aggregate(total=Sum("amount"))["total"]
-        or 0
+        _entries_of(user).filter(kind=Kind.ALLOWANCE, created_at__lte=at).aggregate(total=Sum("amount"))["total"] or 0
     )
 
 
@@ -71,7 +69,8 @@ def returns_schedule(user, *, now=None):
     """
     now = now or timezone.now()
     rows = (
-        _entries_of(user).filter(
+        _entries_of(user)
+        .filter(
             kind__in=[Kind.USE, Kind.REFUND, Kind.DEDUCTION],
             expires_at__gt=now,
         )
@@ -84,9 +83,7 @@ def returns_schedule(user, *, now=None):
 
 
 def recent_entries(user, *, limit=20):
-    return list(
-        _entries_of(user).select_related("staff").order_by("-created_at", "-id")[:limit]
-    )
+    return list(_entries_of(user).select_related("staff").order_by("-created_at", "-id")[:limit])
 
 
 def balance_history(user, *, days=60, now=None):
@@ -103,7 +100,9 @@ def balance_history(user, *, days=60, now=None):
     for offset in range(days, -1, -1):
         moment = now - timedelta(days=offset)
         total = sum(
-            amount for created, expires, amount in entries if created <= moment and (expires is None or expires > moment)
+            amount
+            for created, expires, amount in entries
+            if created <= moment and (expires is None or expires > moment)
         )
         points.append((moment, total))
     return points

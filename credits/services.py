@@ -409,16 +409,22 @@ def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref="")
     with transaction.atomic():
         account, now = _lock_account(user_id=user.pk)
         current = (
-            Entry.objects.filter(account=account, kind=Kind.ALLOWANCE, staff__isnull=True)
-            .aggregate(total=Sum("amount"))["total"]
+            Entry.objects.filter(account=account, kind=Kind.ALLOWANCE, staff__isnull=True).aggregate(
+                total=Sum("amount")
+            )["total"]
             or 0
         )
         delta = amount - current
         if delta == 0:
             return None
         entry = Entry.objects.create(
-            account=account, created_at=now, kind=Kind.ALLOWANCE, amount=delta, note=reason,
-            cause=cause, cause_ref=cause_ref,
+            account=account,
+            created_at=now,
+            kind=Kind.ALLOWANCE,
+            amount=delta,
+            note=reason,
+            cause=cause,
+            cause_ref=cause_ref,
         )
         _record(account, [entry], now=now)
     return entry

@@ -12,7 +12,9 @@ class EmbedSettingsForm(forms.ModelForm):
         model = Embed
         fields = ["enabled", "runs_per_visitor", "period", "allowed_domains", "theme", "height", "runs_per_ip_per_day"]
         widgets = {
-            "runs_per_visitor": forms.NumberInput(attrs={"type": "range", "min": 0, "max": 100, "step": 1, "data-slider": ""}),
+            "runs_per_visitor": forms.NumberInput(
+                attrs={"type": "range", "min": 0, "max": 100, "step": 1, "data-slider": ""}
+            ),
             "allowed_domains": forms.Textarea(attrs={"rows": 3, "placeholder": "example.com\nblog.example.org"}),
             "height": forms.NumberInput(attrs={"min": 200, "max": 2000}),
         }
@@ -38,6 +40,8 @@ class EmbedSettingsForm(forms.ModelForm):
                 continue
             entry = re.sub(r"^https?://", "", entry).split("/")[0].split(":")[0]
             if not DOMAIN.match(entry):
-                raise forms.ValidationError(f"“{line.strip()}” is not a domain name (write example.com, without paths).")
+                raise forms.ValidationError(
+                    f"“{line.strip()}” is not a domain name (write example.com, without paths)."
+                )
             domains.append(entry)
         return "\n".join(dict.fromkeys(domains))

@@ -112,16 +112,25 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
             _check_limits(locked, visitor_id=visitor_id, visitor_ip=visitor_ip, now=now)
             try:
                 started = pickaxe_services.open_run(
-                    pickaxe=embed.pickaxe, payer=owner, submitted_by=None, inputs=inputs,
-                    submission_key=submission_key, source=Run.Source.EMBED,
+                    pickaxe=embed.pickaxe,
+                    payer=owner,
+                    submitted_by=None,
+                    inputs=inputs,
+                    submission_key=submission_key,
+                    source=Run.Source.EMBED,
                 )
             except OutOfCredits as out:
                 _tell_owner_once_a_day(locked, out.next_return_at, now=now)
                 refusal = EmbedRefused(RESTING)
             else:
                 if started.created:
-                    EmbedRun.objects.create(run=started.run, embed=locked, visitor_id=visitor_id,
-                                            visitor_ip=visitor_ip, started_at=started.run.started_at)
+                    EmbedRun.objects.create(
+                        run=started.run,
+                        embed=locked,
+                        visitor_id=visitor_id,
+                        visitor_ip=visitor_ip,
+                        started_at=started.run.started_at,
+                    )
                 return started
     except IntegrityError:
         return pickaxe_services.first_run_of(owner, submission_key)
@@ -181,7 +190,11 @@ def _tell_owner_once_a_day(embed, next_return_at, *, now):
 
 def _email_owner(embed, next_return_at):
     pickaxe = embed.pickaxe
-    when = format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i T") if next_return_at else "when you add credits"
+    when = (
+        format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i T")
+        if next_return_at
+        else "when you add credits"
+    )
     send_mail(
         f"Your embedded pickaxe “{pickaxe.name}” is out of credits",
         (

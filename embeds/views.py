@@ -47,8 +47,12 @@ def _set_visitor_cookie(response, visitor_id):
 
 def _frame_policy(response, embed):
     """Only this view may be framed, and only by the allowed domains."""
-    response._csp_config = {"frame-ancestors": services.frame_ancestors(embed), "default-src": ["'self'"],
-                            "style-src": ["'self'"], "img-src": ["'self'", "data:"]}
+    response._csp_config = {
+        "frame-ancestors": services.frame_ancestors(embed),
+        "default-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+    }
     return response
 
 
@@ -56,7 +60,11 @@ def _frame_policy(response, embed):
 def embed(request, token):
     embed = _embed_or_404(token)
     parent_host = _host(request.headers.get("Referer"))
-    if parent_host and parent_host != request.get_host().split(":")[0] and not services.host_allowed(embed, parent_host):
+    if (
+        parent_host
+        and parent_host != request.get_host().split(":")[0]
+        and not services.host_allowed(embed, parent_host)
+    ):
         return _frame_policy(HttpResponseForbidden("This tool is not available on this website."), embed)
     visitor_id = request.COOKIES.get(VISITOR_COOKIE) or services.new_visitor_id()
     form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
@@ -90,9 +98,11 @@ def embed_run(request, token):
     inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
     try:
         started = services.start_embed_run(
-            embed=embed, visitor_id=visitor_id,
+            embed=embed,
+            visitor_id=visitor_id,
             visitor_ip=services.hash_ip(request.META.get("REMOTE_ADDR", "")),
-            inputs=inputs, submission_key=form.cleaned_data["submission_key"],
+            inputs=inputs,
+            submission_key=form.cleaned_data["submission_key"],
         )
     except services.EmbedRefused as refusal:
         job = running.finished(results.refused(refusal.message))
@@ -138,8 +148,14 @@ def settings_page(request, slug):
     return render(
         request,
         "embeds/settings.html",
-        {"pickaxe": pickaxe, "embed": embed, "form": form, "embed_url": embed_url, "origin": origin,
-         "visitors": selectors.visitor_count(embed)},
+        {
+            "pickaxe": pickaxe,
+            "embed": embed,
+            "form": form,
+            "embed_url": embed_url,
+            "origin": origin,
+            "visitors": selectors.visitor_count(embed),
+        },
     )
 
 
@@ -148,5 +164,7 @@ def settings_page(request, slug):
 def rotate(request, slug):
     pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
     services.rotate_token(services.embed_for(pickaxe))
-    messages.success(request, "The embed has a new address. Replace the snippet on your site: the old one has stopped working.")
+    messages.success(
+        request, "The embed has a new address. Replace the snippet on your site: the old one has stopped working."
+    )
     return redirect("embed_settings", slug=slug)

@@ -79,17 +79,21 @@ class RunAdmin(admin.ModelAdmin):
                 done += 1
             self.message_user(request, f"Refunded {done} run(s).")
             return None
-        return TemplateResponse(request, "admin/credits/credit_action.html", {
-            **self.admin_site.each_context(request),
-            "title": "Refund runs",
-            "form": form,
-            "users": [run.payer for run in queryset],
-            "action": "refund",
-            "from_list": True,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": self.model._meta,
-            "selected": [run.pk for run in queryset],
-        })
+        return TemplateResponse(
+            request,
+            "admin/credits/credit_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Refund runs",
+                "form": form,
+                "users": [run.payer for run in queryset],
+                "action": "refund",
+                "from_list": True,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "opts": self.model._meta,
+                "selected": [run.pk for run in queryset],
+            },
+        )
 
     def has_add_permission(self, request):
         return False

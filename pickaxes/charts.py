@@ -20,4 +20,9 @@ def usage_chart(days):
             if count:
                 segments.append({"kind": kind, "y": round(y, 1), "height": height})
         bars.append({"x": x, "width": width, "segments": segments, "day": day, "total": site + test + embed})
-    return {"width": WIDTH, "height": HEIGHT, "bars": bars, "peak": peak if peak > 1 or any(b["total"] for b in bars) else 0}
+    return {
+        "width": WIDTH,
+        "height": HEIGHT,
+        "bars": bars,
+        "peak": peak if peak > 1 or any(b["total"] for b in bars) else 0,
+    }

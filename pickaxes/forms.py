@@ -15,8 +15,15 @@ class PickaxeForm(forms.ModelForm):
     class Meta:
         model = Pickaxe
         fields = [
-            "name", "slug", "description", "visibility", "system_instructions", "prompt_template",
-            "model", "temperature", "max_output_tokens",
+            "name",
+            "slug",
+            "description",
+            "visibility",
+            "system_instructions",
+            "prompt_template",
+            "model",
+            "temperature",
+            "max_output_tokens",
         ]
         widgets = {
             "system_instructions": forms.Textarea(attrs={"rows": 4}),
@@ -73,8 +80,14 @@ class BaseFieldsFormSet(forms.BaseInlineFormSet):
 
 
 FieldsFormSet = forms.inlineformset_factory(
-    Pickaxe, InputField, form=InputFieldForm, formset=BaseFieldsFormSet, extra=0, can_delete=True,
-    max_num=20, validate_max=True,
+    Pickaxe,
+    InputField,
+    form=InputFieldForm,
+    formset=BaseFieldsFormSet,
+    extra=0,
+    can_delete=True,
+    max_num=20,
+    validate_max=True,
 )
 
 
@@ -108,10 +121,10 @@ def run_form_class(pickaxe):
             form_fields[field.key] = forms.ChoiceField(choices=choices, **options)
         else:
             widget = forms.Textarea(attrs={"rows": 5}) if field.kind == InputField.Kind.LONG_TEXT else None
-            form_fields[field.key] = forms.CharField(
-                max_length=field.max_length, widget=widget, strip=True, **options
-            )
+            form_fields[field.key] = forms.CharField(max_length=field.max_length, widget=widget, strip=True, **options)
     form_fields["submission_key"] = forms.RegexField(
-        regex=r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput, error_messages={"invalid": "Reload the page and try again."}
+        regex=r"^[A-Za-z0-9_-]{16,64}$",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Reload the page and try again."},
     )
     return type("RunForm", (forms.Form,), form_fields)

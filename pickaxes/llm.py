@@ -98,9 +98,7 @@ class Completion:
     async def __aexit__(self, exc_type, exc, tb):
         await self.aclose()
 
-    async def _from_model(
-        self, *, api_key, base_url, timeout, model, messages, temperature, max_tokens
-    ):
+    async def _from_model(self, *, api_key, base_url, timeout, model, messages, temperature, max_tokens):
         client = _client(api_key=api_key, base_url=base_url, timeout=timeout)
         answering = False
         options = {"model": model, "messages": messages, "stream": True, "stream_options": {"include_usage": True}}

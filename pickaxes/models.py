@@ -132,9 +132,7 @@ class Run(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     error = models.CharField(max_length=300, blank=True)
-    entry = models.OneToOneField(
-        "credits.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="run"
-    )
+    entry = models.OneToOneField("credits.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="run")
     refunded = models.BooleanField(default=False)
     own_key = models.BooleanField(default=False, help_text="Ran on the payer's own OpenAI key: no credit spent.")
     started_at = models.DateTimeField()

@@ -32,8 +32,14 @@ class RunResult:
         message = self.message
         if message and not self.ok and not self.visitor_safe:
             message = VISITOR_FAILURE
-        return RunResult(ok=self.ok, output_html=self.output_html, message=message, demo=self.demo,
-                         run_id=self.run_id, visitor_safe=True)
+        return RunResult(
+            ok=self.ok,
+            output_html=self.output_html,
+            message=message,
+            demo=self.demo,
+            run_id=self.run_id,
+            visitor_safe=True,
+        )
 
     def as_event(self):
         return {
@@ -62,8 +68,9 @@ def ended(run, *, balance):
         message = f"{run.error} You were not charged for this run."
     else:
         message = f"{run.error} The output so far is kept, and the run was charged."
-    return RunResult(ok=False, output_html=html, message=message, refunded=run.refunded, balance=balance,
-                     demo=demo, run_id=run.pk)
+    return RunResult(
+        ok=False, output_html=html, message=message, refunded=run.refunded, balance=balance, demo=demo, run_id=run.pk
+    )
 
 
 def out_of_credits(next_return_at):

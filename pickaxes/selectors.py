@@ -23,9 +23,11 @@ def public_pickaxes(*, query="", order="newest"):
 def pickaxe_for_page(slug, user):
     """A pickaxe whoever asks may see (public, unlisted, or their own), with its fields."""
     try:
-        pickaxe = Pickaxe.objects.select_related("owner").prefetch_related(
-            Prefetch("fields", queryset=InputField.objects.order_by("position", "id"))
-        ).get(slug=slug)
+        pickaxe = (
+            Pickaxe.objects.select_related("owner")
+            .prefetch_related(Prefetch("fields", queryset=InputField.objects.order_by("position", "id")))
+            .get(slug=slug)
+        )
     except Pickaxe.DoesNotExist:
         raise Http404("No such pickaxe.") from None
     if pickaxe.visibility == Visibility.PRIVATE and pickaxe.owner_id != getattr(user, "pk", None):

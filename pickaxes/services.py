@@ -42,8 +42,11 @@ def template_problems(template, keys):
         )
     if unused:
         problems.append(
-            "The field" + ("s " if len(unused) > 1 else " ") + ", ".join(unused)
-            + (" are" if len(unused) > 1 else " is") + " not used in the template."
+            "The field"
+            + ("s " if len(unused) > 1 else " ")
+            + ", ".join(unused)
+            + (" are" if len(unused) > 1 else " is")
+            + " not used in the template."
         )
     return problems
 
@@ -79,8 +82,13 @@ def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
         with transaction.atomic(durable=True):
             try:
                 return open_run(
-                    pickaxe=pickaxe, payer=user, submitted_by=user, inputs=inputs, submission_key=submission_key,
-                    source=Run.Source.TEST if testing else Run.Source.SITE, own_key=own_key,
+                    pickaxe=pickaxe,
+                    payer=user,
+                    submitted_by=user,
+                    inputs=inputs,
+                    submission_key=submission_key,
+                    source=Run.Source.TEST if testing else Run.Source.SITE,
+                    own_key=own_key,
                 )
             except credits.OutOfCredits as error:
                 refusal = error  # raised after the block, so the "empty until" hint spend wrote commits
@@ -106,8 +114,16 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
         if entry.replayed:
             return Started(run=Run.objects.select_related("pickaxe").get(entry=entry), created=False)
     run = Run.objects.create(
-        pickaxe=pickaxe, payer=payer, submitted_by=submitted_by, source=source, submission_key=submission_key,
-        inputs=inputs, model=pickaxe.model, entry=entry, own_key=own_key is not None, started_at=timezone.now(),
+        pickaxe=pickaxe,
+        payer=payer,
+        submitted_by=submitted_by,
+        source=source,
+        submission_key=submission_key,
+        inputs=inputs,
+        model=pickaxe.model,
+        entry=entry,
+        own_key=own_key is not None,
+        started_at=timezone.now(),
     )
     Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
     return Started(run=run, created=True, api_key=own_key)
@@ -115,8 +131,9 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
 
 def first_run_of(payer, submission_key):
     """The run a submission key already started (a repeated submission is not run again)."""
-    return Started(run=Run.objects.select_related("pickaxe").get(payer=payer, submission_key=submission_key),
-                   created=False)
+    return Started(
+        run=Run.objects.select_related("pickaxe").get(payer=payer, submission_key=submission_key), created=False
+    )
 
 
 def record_output(run, output):
@@ -131,8 +148,13 @@ def finish_run(run, *, output, model, prompt_tokens, completion_tokens):
     """Record a run that completed (unless the sweep closed it first). Returns the run."""
     now = timezone.now()
     done = {
-        "status": Status.SUCCEEDED, "output": output, "model": model or run.model, "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens, "finished_at": now, "latency_ms": _latency_ms(run, now),
+        "status": Status.SUCCEEDED,
+        "output": output,
+        "model": model or run.model,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "finished_at": now,
+        "latency_ms": _latency_ms(run, now),
         "first_output_at": run.first_output_at or (now if output else None),
     }
     if Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(**done):

@@ -85,8 +85,11 @@ def run(request, slug):
     inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
     try:
         started = services.start_site_run(
-            pickaxe=pickaxe, user=request.user, inputs=inputs,
-            submission_key=form.cleaned_data["submission_key"], testing=testing,
+            pickaxe=pickaxe,
+            user=request.user,
+            inputs=inputs,
+            submission_key=form.cleaned_data["submission_key"],
+            testing=testing,
         )
     except OutOfCredits as refusal:
         job = running.finished(results.out_of_credits(refusal.next_return_at))
@@ -136,7 +139,11 @@ def studio_new(request):
         pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.fields)
         messages.success(request, f"“{pickaxe.name}” is saved. Try it with Test.")
         return redirect("studio_edit", slug=pickaxe.slug)
-    return render(request, "pickaxes/studio_edit.html", {"form": editor.form, "fields": editor.fields, "problems": editor.problems})
+    return render(
+        request,
+        "pickaxes/studio_edit.html",
+        {"form": editor.form, "fields": editor.fields, "problems": editor.problems},
+    )
 
 
 @login_required
@@ -152,7 +159,13 @@ def studio_edit(request, slug):
     return render(
         request,
         "pickaxes/studio_edit.html",
-        {"pickaxe": pickaxe, "form": editor.form, "fields": editor.fields, "problems": editor.problems, "test_form": test_form},
+        {
+            "pickaxe": pickaxe,
+            "form": editor.form,
+            "fields": editor.fields,
+            "problems": editor.problems,
+            "test_form": test_form,
+        },
     )
 
 
@@ -163,7 +176,12 @@ def studio_usage(request, slug):
     return render(
         request,
         "pickaxes/usage.html",
-        {"pickaxe": pickaxe, "chart": charts.usage_chart(days), "days": days, "totals": selectors.usage_totals(pickaxe)},
+        {
+            "pickaxe": pickaxe,
+            "chart": charts.usage_chart(days),
+            "days": days,
+            "totals": selectors.usage_totals(pickaxe),
+        },
     )
 
 
@@ -173,10 +191,31 @@ def studio_usage_csv(request, slug):
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{pickaxe.slug}-runs.csv"'
     writer = csv.writer(response)
-    writer.writerow(["started_at", "source", "status", "payer", "model", "prompt_tokens", "completion_tokens", "latency_ms", "refunded"])
+    writer.writerow(
+        [
+            "started_at",
+            "source",
+            "status",
+            "payer",
+            "model",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_ms",
+            "refunded",
+        ]
+    )
     for run in selectors.runs_for_export(pickaxe):
-        writer.writerow([
-            run.started_at.isoformat(), run.source, run.status, run.payer.email, run.model,
-            run.prompt_tokens, run.completion_tokens, run.latency_ms, run.refunded,
-        ])
+        writer.writerow(
+            [
+                run.started_at.isoformat(),
+                run.source,
+                run.status,
+                run.payer.email,
+                run.model,
+                run.prompt_tokens,
+                run.completion_tokens,
+                run.latency_ms,
+                run.refunded,
+            ]
+        )
     return response

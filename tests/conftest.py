@@ -33,9 +33,7 @@ def pytest_collection_modifyitems(config, items):
     missing = _missing_services()
     needed = {name for item in items for name in missing if item.get_closest_marker(name)}
     if STRICT and needed:
-        raise pytest.UsageError(
-            "REQUIRE_ALL_SERVICES=1 but: " + "; ".join(missing[name] for name in sorted(needed))
-        )
+        raise pytest.UsageError("REQUIRE_ALL_SERVICES=1 but: " + "; ".join(missing[name] for name in sorted(needed)))
     for item in items:
         for name, reason in missing.items():
             if item.get_closest_marker(name):
@@ -64,4 +62,3 @@ def pickaxe(db):
 def fast_password_hashing(settings):
     # Hashing strength is Django's concern; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-

@@ -56,8 +56,11 @@ def arrows(path):
                 found.append((node.lineno, "get_model", args[0].split(".")[0]))
             elif name in RELATIONS:
                 targets = args[:1] + [_constant(k.value) for k in node.keywords if k.arg == "to"]
-                found += [(node.lineno, "model reference", target.split(".")[0])
-                          for target in targets if target and MODEL_LABEL.match(target)]
+                found += [
+                    (node.lineno, "model reference", target.split(".")[0])
+                    for target in targets
+                    if target and MODEL_LABEL.match(target)
+                ]
         elif isinstance(node, ast.ClassDef) and node.name == "Migration":
             found += [(line, "migration dependency", app) for line, app in _dependencies(node)]
     return found
@@ -112,6 +115,11 @@ def test_the_check_sees_each_kind_of_arrow(tmp_path):
     )
     kinds = {(kind, target) for _, kind, target in arrows(sample)}
     assert kinds == {
-        ("import", "pickaxes"), ("import", "billing"), ("admin URL name", "embeds"), ("get_model", "pickaxes"),
-        ("import_module", "config"), ("model reference", "pickaxes"), ("migration dependency", "billing"),
+        ("import", "pickaxes"),
+        ("import", "billing"),
+        ("admin URL name", "embeds"),
+        ("get_model", "pickaxes"),
+        ("import_module", "config"),
+        ("model reference", "pickaxes"),
+        ("migration dependency", "billing"),
     }

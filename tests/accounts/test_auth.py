@@ -23,7 +23,8 @@ def test_sign_up_with_email_and_password_lands_on_the_account_page(client, db):
 
 def test_sign_up_with_a_taken_email_or_weak_password_says_why(client, user):
     response = client.post(
-        "/accounts/signup/", {"email": user.email, "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"}
+        "/accounts/signup/",
+        {"email": user.email, "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9"},
     )
     assert "already registered" in response.content.decode()
     response = client.post("/accounts/signup/", {"email": "x@example.com", "password1": "123", "password2": "123"})

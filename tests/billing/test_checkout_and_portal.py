@@ -40,7 +40,11 @@ def test_one_stripe_customer_per_user_created_once_and_reused(client, user, fake
 
 def test_bad_checkout_input_is_refused_without_calling_stripe(client, user, fake_stripe):
     client.force_login(user)
-    for data in ({"product": "platinum"}, {"product": "pack_100", "quantity": "0"}, {"product": "pack_100", "quantity": "500"}):
+    for data in (
+        {"product": "platinum"},
+        {"product": "pack_100", "quantity": "0"},
+        {"product": "pack_100", "quantity": "500"},
+    ):
         response = client.post("/billing/checkout/", data, follow=True)
         assert "Choose a product and a quantity" in response.content.decode()
     assert fake_stripe.requests == []
@@ -59,7 +63,10 @@ def test_manage_billing_opens_the_portal_for_the_users_customer(client, user, fa
     response = client.post("/billing/portal/")
     assert response.status_code == 302
     portal = fake_stripe.last_request("POST", "/v1/billing_portal/sessions")["form"]
-    assert portal == {"customer": StripeCustomer.objects.get(user=user).customer_id, "return_url": "http://testserver/billing/"}
+    assert portal == {
+        "customer": StripeCustomer.objects.get(user=user).customer_id,
+        "return_url": "http://testserver/billing/",
+    }
 
 
 def test_the_portal_needs_a_billing_history(client, user, fake_stripe):
@@ -69,7 +76,9 @@ def test_the_portal_needs_a_billing_history(client, user, fake_stripe):
     assert fake_stripe.requests == []
 
 
-def test_the_return_page_waits_for_the_webhook_then_shows_the_new_allowance(client, user, fake_stripe, deliver, settings):
+def test_the_return_page_waits_for_the_webhook_then_shows_the_new_allowance(
+    client, user, fake_stripe, deliver, settings
+):
     client.force_login(user)
     checkout_url = client.post("/billing/checkout/", {"product": "gold"})["Location"]
     session_id = checkout_url.rsplit("/", 1)[-1]
@@ -78,7 +87,9 @@ def test_the_return_page_waits_for_the_webhook_then_shows_the_new_allowance(clie
     fake_stripe.complete_checkout_session(session_id)
     deliver("checkout.session.completed", fake_stripe.get_checkout_session(session_id))
     done = client.get(f"/billing/return/?session_id={session_id}").content.decode()
-    assert f'<strong data-testid="new-allowance">{GOLD.allowance}</strong>' in done and 'http-equiv="refresh"' not in done
+    assert (
+        f'<strong data-testid="new-allowance">{GOLD.allowance}</strong>' in done and 'http-equiv="refresh"' not in done
+    )
 
 
 def test_without_stripe_keys_the_plans_page_says_payments_are_off(client, user, settings):

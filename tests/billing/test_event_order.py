@@ -30,8 +30,12 @@ def live_a_subscription(fake, prices, steps):
     events = [("customer.subscription.created", subscription)]
     sid = subscription["id"]
     if steps >= 2:
-        events.append(("customer.subscription.updated",
-                       fake.update_subscription(sid, items=[(prices["gold"], 1), (prices["pack_100"], 2)])))
+        events.append(
+            (
+                "customer.subscription.updated",
+                fake.update_subscription(sid, items=[(prices["gold"], 1), (prices["pack_100"], 2)]),
+            )
+        )
     if steps >= 3:
         fake.update_subscription(sid, status="past_due")
         events.append(("invoice.payment_failed", fake.create_invoice(sid, paid=False)))

@@ -347,7 +347,9 @@ def test_webhook_signatures(fake_stripe):
     # An old signature is still a correct one: it passes without the age check.
     assert stripe.WebhookSignature.verify_header(old_payload, old_header, "whsec_test", tolerance=None)
 
-    fixed, _ = fake_stripe.webhook("invoice.paid", {"id": "in_1"}, secret="s", event_id="evt_fixed", created=1_700_000_000)
+    fixed, _ = fake_stripe.webhook(
+        "invoice.paid", {"id": "in_1"}, secret="s", event_id="evt_fixed", created=1_700_000_000
+    )
     assert json.loads(fixed)["id"] == "evt_fixed" and json.loads(fixed)["created"] == 1_700_000_000
 
 

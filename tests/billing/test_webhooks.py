@@ -19,10 +19,14 @@ def test_a_wrong_secret_is_refused_and_nothing_stored(deliver, customer):
 
 def test_an_old_signature_is_refused(client, fake_stripe, settings, customer):
     payload, signature = fake_stripe.webhook(
-        "invoice.paid", {"id": "in_1", "customer": customer}, secret=settings.STRIPE_WEBHOOK_SECRET,
+        "invoice.paid",
+        {"id": "in_1", "customer": customer},
+        secret=settings.STRIPE_WEBHOOK_SECRET,
         timestamp=int(time.time()) - 3600,
     )
-    response = client.post("/billing/webhook/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature)
+    response = client.post(
+        "/billing/webhook/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+    )
     assert response.status_code == 400
     assert not WebhookEvent.objects.exists()
 
@@ -92,7 +96,9 @@ def test_gold_ended_drops_the_allowance_and_used_credits_stay_used(
     assert [message.subject for message in mail.outbox] == ["Your Gold plan has ended"]
 
 
-def test_past_due_keeps_the_plan_during_stripes_grace_and_unpaid_ends_it(deliver, fake_stripe, settings, customer, user):
+def test_past_due_keeps_the_plan_during_stripes_grace_and_unpaid_ends_it(
+    deliver, fake_stripe, settings, customer, user
+):
     subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
     deliver("customer.subscription.created", subscription)
     fake_stripe.update_subscription(subscription["id"], status="past_due")
@@ -112,8 +118,14 @@ def test_checkout_completed_links_the_customer_by_client_reference(deliver, fake
     fake_stripe.create_subscription(created["id"], [(settings.STRIPE_PRICE_PACK_250, 1)])
     response = deliver(
         "checkout.session.completed",
-        {"id": "cs_test_1", "object": "checkout.session", "customer": created["id"], "client_reference_id": str(buyer.pk),
-         "mode": "subscription", "status": "complete"},
+        {
+            "id": "cs_test_1",
+            "object": "checkout.session",
+            "customer": created["id"],
+            "client_reference_id": str(buyer.pk),
+            "mode": "subscription",
+            "status": "complete",
+        },
     )
     assert response.status_code == 200
     assert credits.allowance(buyer) == 275
@@ -127,7 +139,9 @@ def test_events_for_customers_we_do_not_know_are_stored_and_ignored(deliver, fak
     assert "not one of ours" in WebhookEvent.objects.get().result
 
 
-def test_stripe_down_while_applying_answers_503_and_a_redelivery_applies_it(deliver, fake_stripe, settings, customer, user):
+def test_stripe_down_while_applying_answers_503_and_a_redelivery_applies_it(
+    deliver, fake_stripe, settings, customer, user
+):
     subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
     fake_stripe.fail(500, path=r"^/v1/subscriptions$")
     assert deliver("customer.subscription.created", subscription, event_id="evt_retry").status_code == 503

@@ -37,11 +37,7 @@ from config.asgi import get_asgi_application
 
 def shared_in_memory_connections():
     """The test thread's in-memory SQLite connections, by alias (what Django shares)."""
-    return {
-        conn.alias: conn
-        for conn in connections.all()
-        if conn.vendor == "sqlite" and conn.is_in_memory_db()
-    }
+    return {conn.alias: conn for conn in connections.all() if conn.vendor == "sqlite" and conn.is_in_memory_db()}
 
 
 class _SharedConnections:
@@ -91,8 +87,7 @@ class _NoQueriesOnTheLoop:
         if threading.current_thread() is self.thread:
             self.offences.append(sql)
             raise SynchronousOnlyOperation(
-                "A database query ran on the ASGI server's event loop; use sync_to_async. "
-                f"Query: {sql[:200]}"
+                f"A database query ran on the ASGI server's event loop; use sync_to_async. Query: {sql[:200]}"
             )
         return execute(sql, params, many, context)
 

@@ -114,15 +114,27 @@ def pickaxe(db):
         model="gpt-4o-mini",
     )
     InputField.objects.create(
-        pickaxe=pickaxe, position=0, label="Topic", key="topic", max_length=200,
+        pickaxe=pickaxe,
+        position=0,
+        label="Topic",
+        key="topic",
+        max_length=200,
         help_text="One or two words.",
     )
     InputField.objects.create(
-        pickaxe=pickaxe, position=1, label="Tone", key="tone", kind=InputField.Kind.CHOICE,
+        pickaxe=pickaxe,
+        position=1,
+        label="Tone",
+        key="tone",
+        kind=InputField.Kind.CHOICE,
         choices="Cheerful\nSerious\nPlayful",
     )
     InputField.objects.create(
-        pickaxe=pickaxe, position=2, label="Details", key="details", kind=InputField.Kind.LONG_TEXT,
+        pickaxe=pickaxe,
+        position=2,
+        label="Details",
+        key="details",
+        kind=InputField.Kind.LONG_TEXT,
         required=False,
     )
     return pickaxe

@@ -248,9 +248,7 @@ def test_the_per_visitor_limit_stops_the_next_run_and_the_visitor_is_kept_across
     assert credits.balance(pickaxe.owner) == 23
 
 
-def test_clearing_cookies_does_not_get_past_the_per_ip_backstop(
-    app, host_site, new_page, fake_openai, pickaxe, embed
-):
+def test_clearing_cookies_does_not_get_past_the_per_ip_backstop(app, host_site, new_page, fake_openai, pickaxe, embed):
     embed.runs_per_visitor, embed.runs_per_ip_per_day = 1, 2
     embed.save()
     host_url = host_site.serve("/poems.html", owner_snippet(app, pickaxe))

@@ -20,7 +20,9 @@ def log_in(page, user):
 
 def test_a_free_user_sees_free_and_upgrading_opens_stripe_checkout(page, fake_stripe, screenshot):
     user = UserFactory()
-    page.route("https://checkout.stripe.test/**", lambda route: route.fulfill(body="Stripe Checkout", content_type="text/html"))
+    page.route(
+        "https://checkout.stripe.test/**", lambda route: route.fulfill(body="Stripe Checkout", content_type="text/html")
+    )
     log_in(page, user)
     page.goto("/billing/")
     expect(page.get_by_test_id("current-plan")).to_have_text("Free")

@@ -62,9 +62,7 @@ def run_ended():
 
 
 @pytest.mark.parametrize("accept", ["text/event-stream", "text/html"], ids=["streamed", "no-javascript"])
-def test_a_run_completes_and_is_charged_when_the_browser_leaves_mid_run(
-    asgi_live_server, fake_openai, pickaxe, accept
-):
+def test_a_run_completes_and_is_charged_when_the_browser_leaves_mid_run(asgi_live_server, fake_openai, pickaxe, accept):
     fake_openai.reply = " ".join(f"word{n}" for n in range(WORDS))
     fake_openai.chunk_delay = CHUNK_DELAY
     client = Client()

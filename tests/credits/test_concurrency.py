@@ -1,7 +1,7 @@
 """Concurrent spends on PostgreSQL, with real threads and real row locks."""
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -59,7 +59,7 @@ def test_no_credit_no_output_64_threads_against_10_credits_make_exactly_10_uses(
 def test_no_credit_no_output_64_threads_catching_up_returned_credits_make_exactly_10_uses(make_user):
     """All 64 find counted_until passed: one catches the balance up under the lock, the
     others then spend or are refused on the row it left."""
-    start = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     with time_machine.travel(start) as clock:
         payer = make_user()
         services.set_allowance(payer, 10, reason="ten to spend")

@@ -137,7 +137,9 @@ def assert_running_balance_matches(account, model):
     counted = model.counted(account.counted_until)
     assert account.balance == sum(amount for amount, _ in counted)
     assert account.counted_until == min((e for _, e in counted if e is not None), default=None)
-    left_out = [e for _, _, e in model.entries if e is not None and (account.counted_until is None or e < account.counted_until)]
+    left_out = [
+        e for _, _, e in model.entries if e is not None and (account.counted_until is None or e < account.counted_until)
+    ]
     assert all(e <= model.now for e in left_out)
     if account.counted_until is None or account.counted_until > model.now:
         assert account.balance == model.balance()

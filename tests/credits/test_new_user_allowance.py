@@ -42,8 +42,12 @@ def test_superusers_made_by_createsuperuser_get_the_free_allowance(db):
 def test_users_added_in_the_admin_get_the_free_allowance(admin_client):
     response = admin_client.post(
         "/admin/accounts/user/add/",
-        {"email": "added@example.com", "password1": "a-long-passphrase-9", "password2": "a-long-passphrase-9",
-         "usable_password": "true"},
+        {
+            "email": "added@example.com",
+            "password1": "a-long-passphrase-9",
+            "password2": "a-long-passphrase-9",
+            "usable_password": "true",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     added = get_user_model().objects.get(email="added@example.com")

@@ -31,7 +31,9 @@ def test_the_same_embed_submission_twice_charges_once(client, embed, fake_openai
     assert Run.objects.count() == 1 and credits.balance(embed.pickaxe.owner) == 24
 
 
-@pytest.mark.parametrize("token", ["", "forged-token", signing.dumps({"e": "other", "v": "x"}, salt=services.FORM_TOKEN_SALT)])
+@pytest.mark.parametrize(
+    "token", ["", "forged-token", signing.dumps({"e": "other", "v": "x"}, salt=services.FORM_TOKEN_SALT)]
+)
 def test_a_missing_or_forged_form_token_is_refused_and_charges_nothing(client, embed, fake_openai, token):
     _, fields = embed_form(client, embed)
     response = run_embed(client, embed, fields={**fields, "embed_token": token})

@@ -2,8 +2,15 @@ from embeds.models import Embed
 
 
 def settings_data(**overrides):
-    data = {"enabled": "on", "runs_per_visitor": "5", "period": "day", "allowed_domains": "", "theme": "dark",
-            "height": "640", "runs_per_ip_per_day": "50"}
+    data = {
+        "enabled": "on",
+        "runs_per_visitor": "5",
+        "period": "day",
+        "allowed_domains": "",
+        "theme": "dark",
+        "height": "640",
+        "runs_per_ip_per_day": "50",
+    }
     data.update(overrides)
     return data
 
@@ -18,7 +25,7 @@ def test_the_settings_page_shows_the_snippet_and_a_live_preview(client, pickaxe)
     client.force_login(pickaxe.owner)
     html = client.get(f"/studio/{pickaxe.slug}/embed/").content.decode()
     embed = Embed.objects.get(pickaxe=pickaxe)
-    assert f"&lt;iframe src=\"http://testserver/e/{embed.token}/\"" in html
+    assert f'&lt;iframe src="http://testserver/e/{embed.token}/"' in html
     assert f'<iframe class="preview-frame" src="http://testserver/e/{embed.token}/"' in html
     assert "Copy snippet" in html
 

@@ -29,8 +29,7 @@ ERRORS = {
     401: (
         "invalid_request_error",
         "invalid_api_key",
-        "Incorrect API key provided. You can find your API key at "
-        "https://platform.openai.com/account/api-keys.",
+        "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.",
     ),
     403: ("invalid_request_error", "unsupported_country_region_territory", "Forbidden."),
     404: ("invalid_request_error", "model_not_found", "The model does not exist."),
@@ -70,9 +69,7 @@ class FakeOpenAIServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -165,9 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
         def chunk(delta, finish_reason=None):
             data = {
                 **base,
-                "choices": [
-                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-                ],
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
             }
             if include_usage:
                 data["usage"] = None
@@ -240,9 +235,7 @@ def _pieces(reply: str) -> list[str]:
 
 
 def _usage(body, pieces):
-    prompt_tokens = sum(
-        len(str(message.get("content") or "").split()) for message in body.get("messages", [])
-    )
+    prompt_tokens = sum(len(str(message.get("content") or "").split()) for message in body.get("messages", []))
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": len(pieces),

@@ -24,8 +24,12 @@ def fake_stripe(settings):
     for on_sale in plans.FOR_SALE:  # what the catalogue sells, at its list prices
         product = server.create_product(on_sale.name, metadata={"lookup_key": on_sale.lookup_key})
         price = server.create_price(
-            product["id"], on_sale.monthly_price_cents, currency=plans.CURRENCY, interval="month",
-            lookup_key=on_sale.lookup_key, nickname=on_sale.name,
+            product["id"],
+            on_sale.monthly_price_cents,
+            currency=plans.CURRENCY,
+            interval="month",
+            lookup_key=on_sale.lookup_key,
+            nickname=on_sale.name,
         )
         setattr(settings, on_sale.price_setting, price["id"])
     yield server

@@ -120,9 +120,7 @@ def _default_error_type(status):
 
 
 def _missing(kind, object_id, param="id", status=404):
-    return StripeError(
-        status, f"No such {kind}: '{object_id}'", code="resource_missing", param=param
-    )
+    return StripeError(status, f"No such {kind}: '{object_id}'", code="resource_missing", param=param)
 
 
 # --- form parsing ----------------------------------------------------------------------
@@ -287,9 +285,7 @@ class FakeStripeServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._httpd.daemon_threads = True
         self._httpd.fake = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -343,8 +339,7 @@ class FakeStripeServer:
         return [
             request
             for request in list(self.requests)
-            if (method is None or request["method"] == method.upper())
-            and (path is None or request["path"] == path)
+            if (method is None or request["method"] == method.upper()) and (path is None or request["path"] == path)
         ]
 
     def last_request(self, method=None, path=None):
@@ -469,8 +464,7 @@ class FakeStripeServer:
                 "_items": [],
             }
             subscription["_items"] = [
-                self._new_item(subscription["id"], price, quantity, now)
-                for price, quantity in self._items_arg(items)
+                self._new_item(subscription["id"], price, quantity, now) for price, quantity in self._items_arg(items)
             ]
             if not subscription["_items"]:
                 raise ValueError("a subscription needs at least one item")
@@ -535,9 +529,7 @@ class FakeStripeServer:
             self._cancel(self._subscription(subscription_id))
             return self._render(self.subscriptions[subscription_id])
 
-    def complete_checkout_session(
-        self, session_id, *, status="active", current_period_end=None
-    ) -> dict:
+    def complete_checkout_session(self, session_id, *, status="active", current_period_end=None) -> dict:
         """What paying does: the open session becomes "complete" and, in subscription mode,
         a subscription is made from its line items (with `subscription_data[metadata]`).
         A session without a customer gets a new one from `customer_email`.
@@ -573,8 +565,7 @@ class FakeStripeServer:
         with self._lock:
             subscription = self._render(self._subscription(subscription_id))
             total = sum(
-                (item["price"]["unit_amount"] or 0) * item["quantity"]
-                for item in subscription["items"]["data"]
+                (item["price"]["unit_amount"] or 0) * item["quantity"] for item in subscription["items"]["data"]
             )
             total = total if amount is None else amount
             now = int(time.time())
@@ -682,9 +673,7 @@ class FakeStripeServer:
                 "application": None,
                 "automatic_tax": {"enabled": False, "liability": None},
                 "billing_cycle_anchor": subscription["current_period_start"],
-                "cancel_at": subscription["current_period_end"]
-                if subscription["cancel_at_period_end"]
-                else None,
+                "cancel_at": subscription["current_period_end"] if subscription["cancel_at_period_end"] else None,
                 "cancel_at_period_end": subscription["cancel_at_period_end"],
                 "canceled_at": subscription["canceled_at"],
                 "cancellation_details": {"comment": None, "feedback": None, "reason": None},
@@ -857,9 +846,7 @@ class FakeStripeServer:
             raise StripeError(400, "Missing required param: name.", param="name")
         product_id = params.get("id") or new_id("prod_", 14)
         if product_id in self.products:
-            raise StripeError(
-                400, f"Product already exists: {product_id}", code="resource_already_exists", param="id"
-            )
+            raise StripeError(400, f"Product already exists: {product_id}", code="resource_already_exists", param="id")
         now = int(time.time())
         product = {
             "id": product_id,
@@ -962,9 +949,7 @@ class FakeStripeServer:
             return
         for name in params:
             if name not in allowed:
-                raise StripeError(
-                    400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name
-                )
+                raise StripeError(400, f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
 
     def _list(self, objects, params, url):
         limit = _int(params, "limit", default=10)
@@ -1032,9 +1017,7 @@ class FakeStripeServer:
 
     def _list_customers(self, params):
         self._check_params("customer.list", params)
-        customers = [
-            c for c in self.customers.values() if "email" not in params or c["email"] == params["email"]
-        ]
+        customers = [c for c in self.customers.values() if "email" not in params or c["email"] == params["email"]]
         return self._list(customers, params, "/v1/customers")
 
     def _post_products(self, params):
@@ -1121,18 +1104,14 @@ class FakeStripeServer:
                     param=f"{param}[price]",
                 )
             if "quantity" not in entry:
-                raise StripeError(
-                    400, f"Quantity is required. Add `quantity` to `{param}`", param=f"{param}[quantity]"
-                )
+                raise StripeError(400, f"Quantity is required. Add `quantity` to `{param}`", param=f"{param}[quantity]")
             quantity = _int(entry, "quantity", param=f"{param}[quantity]")
             if quantity < 1:
                 raise StripeError(400, "Quantity must be at least 1.", param=f"{param}[quantity]")
             line_items.append({"id": new_id("li_"), "price": price_id, "quantity": quantity})
         prices = [self.prices[item["price"]] for item in line_items]
         if mode in ("payment", "subscription") and not line_items:
-            raise StripeError(
-                400, f"`line_items` is required in `{mode}` mode.", param="line_items"
-            )
+            raise StripeError(400, f"`line_items` is required in `{mode}` mode.", param="line_items")
         if mode == "subscription" and not any(p["type"] == "recurring" for p in prices):
             raise StripeError(
                 400,
@@ -1297,9 +1276,7 @@ class FakeStripeServer:
             raise _missing("subscription", subscription_id)
         subscription = self.subscriptions[subscription_id]
         if subscription["status"] == "canceled":
-            raise StripeError(
-                400, f"This subscription is already canceled: {subscription_id}", code="resource_missing"
-            )
+            raise StripeError(400, f"This subscription is already canceled: {subscription_id}", code="resource_missing")
         self._cancel(subscription)
         return self._render(subscription)
 
@@ -1352,9 +1329,7 @@ def sign_payload(payload, secret, *, timestamp=None):
     if isinstance(payload, (bytes, bytearray)):
         payload = payload.decode()
     timestamp = int(time.time() if timestamp is None else timestamp)
-    signature = hmac.new(
-        secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
-    ).hexdigest()
+    signature = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={signature}"
 
 

@@ -31,7 +31,11 @@ def open_run(pickaxe, payer, key, *, source="site", inputs=None):
     called: tests then finish, fail or sweep it."""
     with transaction.atomic():
         started = services.open_run(
-            pickaxe=pickaxe, payer=payer, submitted_by=None if source == "embed" else payer,
-            inputs=inputs if inputs is not None else {"topic": "x"}, submission_key=key, source=source,
+            pickaxe=pickaxe,
+            payer=payer,
+            submitted_by=None if source == "embed" else payer,
+            inputs=inputs if inputs is not None else {"topic": "x"},
+            submission_key=key,
+            source=source,
         )
     return started.run

@@ -19,7 +19,9 @@ def statements(queries):
     return [query["sql"] for query in queries if "SAVEPOINT" not in query["sql"]]
 
 
-def test_a_site_run_makes_a_fixed_number_of_queries_from_post_to_the_end_of_its_stream(client, user, pickaxe, fake_openai):
+def test_a_site_run_makes_a_fixed_number_of_queries_from_post_to_the_end_of_its_stream(
+    client, user, pickaxe, fake_openai
+):
     client.force_login(user)
     data = {"topic": "the sea", "submission_key": submission_key(client, pickaxe)}
     browser = AsyncClient()

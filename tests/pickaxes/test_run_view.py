@@ -144,10 +144,10 @@ def test_user_input_is_substituted_literally_never_evaluated(client, signed_in, 
 def test_model_output_is_sanitised(client, signed_in, pickaxe, fake_openai):
     fake_openai.reply = (
         'Hi <script>alert(1)</script> <img src=x onerror="alert(2)"> '
-        "[click](javascript:alert(3)) <a href=\"javascript:alert(4)\">x</a> **bold**"
+        '[click](javascript:alert(3)) <a href="javascript:alert(4)">x</a> **bold**'
     )
     html = post_run(client, pickaxe).content.decode()
-    output = html[html.index('data-testid="run-output"'):]
+    output = html[html.index('data-testid="run-output"') :]
     output = output[: output.index("</section>")]
     assert "<script" not in output and "onerror" not in output and "javascript:" not in output
     assert "<strong>bold</strong>" in output

@@ -65,12 +65,17 @@ def test_reorder_and_remove_fields(client, creator):
     client.post("/studio/new/", editor_data())
     pickaxe = Pickaxe.objects.get()
     subject, mood = pickaxe.fields.all()
-    data = editor_data(**{
-        "prompt_template": "A haiku in a {{mood}} mood.",
-        "fields-INITIAL_FORMS": "2",
-        "fields-0-id": str(subject.pk), "fields-0-DELETE": "on", "fields-0-position": "1",
-        "fields-1-id": str(mood.pk), "fields-1-position": "0",
-    })
+    data = editor_data(
+        **{
+            "prompt_template": "A haiku in a {{mood}} mood.",
+            "fields-INITIAL_FORMS": "2",
+            "fields-0-id": str(subject.pk),
+            "fields-0-DELETE": "on",
+            "fields-0-position": "1",
+            "fields-1-id": str(mood.pk),
+            "fields-1-position": "0",
+        }
+    )
     response = client.post(f"/studio/{pickaxe.slug}/", data)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert [f.key for f in pickaxe.fields.all()] == ["mood"]

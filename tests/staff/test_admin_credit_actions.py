@@ -34,8 +34,10 @@ def plain_staff(make_user):
 
 def test_bonus_grants_grant_with_a_reason_records_staff_and_an_admin_log(client, superuser, user):
     client.force_login(superuser)
-    response = client.post(ACTION_URL.format(user.pk, "grant"),
-                           {"amount": "50", "expires_on": "2099-01-01", "reason": "conference raffle", "apply": "1"})
+    response = client.post(
+        ACTION_URL.format(user.pk, "grant"),
+        {"amount": "50", "expires_on": "2099-01-01", "reason": "conference raffle", "apply": "1"},
+    )
     assert response.status_code == 302
     entry = Entry.objects.get(kind="bonus")
     assert (entry.amount, entry.staff, entry.note) == (50, superuser, "conference raffle")
@@ -45,7 +47,9 @@ def test_bonus_grants_grant_with_a_reason_records_staff_and_an_admin_log(client,
 
 def test_bonus_grants_need_a_reason(client, superuser, user):
     client.force_login(superuser)
-    response = client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "50", "expires_on": "2099-01-01", "reason": "", "apply": "1"})
+    response = client.post(
+        ACTION_URL.format(user.pk, "grant"), {"amount": "50", "expires_on": "2099-01-01", "reason": "", "apply": "1"}
+    )
     assert response.status_code == 200 and "This field is required" in response.content.decode()
     assert not Entry.objects.filter(kind="bonus").exists()
 
@@ -60,7 +64,9 @@ def test_bonus_grants_deduct_counts_like_uses(client, superuser, user):
 
 def test_bonus_grants_permanent_allowance_change(client, superuser, user):
     client.force_login(superuser)
-    client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "-5", "reason": "downgrade by contract", "apply": "1"})
+    client.post(
+        ACTION_URL.format(user.pk, "allowance"), {"change": "-5", "reason": "downgrade by contract", "apply": "1"}
+    )
     assert credits.allowance(user) == FREE.allowance - 5
     response = client.post(ACTION_URL.format(user.pk, "allowance"), {"change": "0", "reason": "x", "apply": "1"})
     assert "other than 0" in response.content.decode()
@@ -83,7 +89,9 @@ def test_grant_from_the_user_list_to_several_users(client, superuser, make_user)
     data = {"action": "credits_grant", "_selected_action": [first.pk, second.pk]}
     page = client.post("/admin/accounts/user/", data)
     assert "Grant bonus credits" in page.content.decode()
-    client.post("/admin/accounts/user/", {**data, "amount": "7", "expires_on": "2099-01-01", "reason": "beta", "apply": "1"})
+    client.post(
+        "/admin/accounts/user/", {**data, "amount": "7", "expires_on": "2099-01-01", "reason": "beta", "apply": "1"}
+    )
     assert credits.balance(first) == credits.balance(second) == FREE.allowance + 7
 
 
@@ -103,17 +111,25 @@ def test_refund_a_chosen_run(client, superuser, user, pickaxe):
 def test_support_staff_may_grant_up_to_the_ceiling(client, support, user, settings):
     settings.STAFF_CREDIT_CEILING = 100
     client.force_login(support)
-    response = client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "101", "expires_on": "2099-01-01", "reason": "big", "apply": "1"})
+    response = client.post(
+        ACTION_URL.format(user.pk, "grant"),
+        {"amount": "101", "expires_on": "2099-01-01", "reason": "big", "apply": "1"},
+    )
     assert "Above your ceiling of 100" in response.content.decode()
     assert credits.balance(user) == FREE.allowance
-    client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": "2099-01-01", "reason": "ok", "apply": "1"})
+    client.post(
+        ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": "2099-01-01", "reason": "ok", "apply": "1"}
+    )
     assert credits.balance(user) == FREE.allowance + 100
 
 
 def test_superusers_may_go_above_the_ceiling(client, superuser, user, settings):
     settings.STAFF_CREDIT_CEILING = 10
     client.force_login(superuser)
-    client.post(ACTION_URL.format(user.pk, "grant"), {"amount": "500", "expires_on": "2099-01-01", "reason": "partner", "apply": "1"})
+    client.post(
+        ACTION_URL.format(user.pk, "grant"),
+        {"amount": "500", "expires_on": "2099-01-01", "reason": "partner", "apply": "1"},
+    )
     assert credits.balance(user) == FREE.allowance + 500
 
 
@@ -128,7 +144,9 @@ def test_support_staff_do_not_get_the_actions_outside_their_permissions(client, 
 def test_staff_without_the_permission_do_not_see_the_actions(client, plain_staff, user):
     from django.contrib.auth.models import Permission
 
-    plain_staff.user_permissions.add(Permission.objects.get(codename="view_user"), Permission.objects.get(codename="change_user"))
+    plain_staff.user_permissions.add(
+        Permission.objects.get(codename="view_user"), Permission.objects.get(codename="change_user")
+    )
     client.force_login(plain_staff)
     listing = client.get("/admin/accounts/user/").content.decode()
     assert "credits_grant" not in listing
@@ -147,7 +165,9 @@ def test_the_ledger_in_the_admin_is_read_only_and_filterable(client, superuser, 
     assert Entry.objects.filter(pk=entry.pk).exists()
 
 
-def test_user_pages_show_plan_balance_allowance_chart_and_key_status(client, superuser, user, django_assert_max_num_queries):
+def test_user_pages_show_plan_balance_allowance_chart_and_key_status(
+    client, superuser, user, django_assert_max_num_queries
+):
     credit_services.spend(user)
     client.force_login(superuser)
     listing = client.get("/admin/accounts/user/?q=" + user.email).content.decode()
@@ -162,12 +182,22 @@ def test_setting_the_plan_on_the_user_page_resyncs_the_allowance(client, superus
     page = client.get(f"/admin/accounts/user/{user.pk}/change/")
     form = page.context["adminform"].form
     data = {key: value for key, value in form.initial.items() if value is not None and key in form.fields}
-    data.update({
-        "email": user.email, "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "is_active": "on",
-        "entitlement-TOTAL_FORMS": "1", "entitlement-INITIAL_FORMS": "0", "entitlement-MIN_NUM_FORMS": "0",
-        "entitlement-MAX_NUM_FORMS": "1", "entitlement-0-gold": "on", "entitlement-0-packs_100": "1",
-        "entitlement-0-packs_250": "0", "entitlement-0-user": str(user.pk),
-    })
+    data.update(
+        {
+            "email": user.email,
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "is_active": "on",
+            "entitlement-TOTAL_FORMS": "1",
+            "entitlement-INITIAL_FORMS": "0",
+            "entitlement-MIN_NUM_FORMS": "0",
+            "entitlement-MAX_NUM_FORMS": "1",
+            "entitlement-0-gold": "on",
+            "entitlement-0-packs_100": "1",
+            "entitlement-0-packs_250": "0",
+            "entitlement-0-user": str(user.pk),
+        }
+    )
     data.pop("password", None)
     data.pop("groups", None)
     data.pop("user_permissions", None)

@@ -28,12 +28,16 @@ def test_the_default_admin_site_is_the_projects():
 
 def test_the_support_group_may_view_everything_and_grant_or_deduct_credits_only(db):
     granted = set(Group.objects.get(name="Support").permissions.values_list("content_type__app_label", "codename"))
-    every_view = set(Permission.objects.filter(codename__startswith="view_").values_list("content_type__app_label", "codename"))
+    every_view = set(
+        Permission.objects.filter(codename__startswith="view_").values_list("content_type__app_label", "codename")
+    )
     assert granted == every_view | {("credits", "grant_credits"), ("credits", "deduct_credits")}
     assert ("pickaxes", "view_run") in granted and ("billing", "view_webhookevent") in granted
 
 
-def test_an_entry_written_by_a_webhook_links_to_its_stored_event(client, superuser, deliver, fake_stripe, settings, customer, user):
+def test_an_entry_written_by_a_webhook_links_to_its_stored_event(
+    client, superuser, deliver, fake_stripe, settings, customer, user
+):
     subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
     assert deliver("customer.subscription.created", subscription, event_id="evt_gold_1").status_code == 200
     entry = Entry.objects.get(account__user=user, cause=Entry.Cause.STRIPE_EVENT)
@@ -65,13 +69,17 @@ def test_an_entry_of_a_run_and_its_refund_link_to_the_run(client, superuser, use
 
 def test_staff_credit_actions_are_recorded_as_staff_causes(client, superuser, user):
     client.force_login(superuser)
-    client.post(f"/admin/accounts/user/{user.pk}/credits/grant/",
-                {"amount": "5", "expires_on": "2099-01-01", "reason": "sorry", "apply": "1"})
+    client.post(
+        f"/admin/accounts/user/{user.pk}/credits/grant/",
+        {"amount": "5", "expires_on": "2099-01-01", "reason": "sorry", "apply": "1"},
+    )
     assert Entry.objects.get(kind="bonus").cause == Entry.Cause.STAFF
     assert Entry.objects.get(account__user=user, kind="allowance").cause == Entry.Cause.SIGNUP
 
 
-def test_the_ledger_list_takes_the_same_queries_for_many_entries(client, superuser, user, django_assert_max_num_queries):
+def test_the_ledger_list_takes_the_same_queries_for_many_entries(
+    client, superuser, user, django_assert_max_num_queries
+):
     client.force_login(superuser)
     client.get(LEDGER)
     with django_assert_max_num_queries(12) as few:
@@ -89,8 +97,12 @@ def test_the_user_page_shows_plan_balance_key_status_and_the_credit_action_links
     assert '<td class="field-plan">Free</td>' in listing
     assert f'<td class="field-balance">{plans.FREE.allowance - 1}</td>' in listing
     page = client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
-    for name, title in [("grant", "Grant bonus credits"), ("deduct", "Deduct credits"),
-                        ("allowance", "Change the permanent allowance"), ("reset", "Give back every credit in use")]:
+    for name, title in [
+        ("grant", "Grant bonus credits"),
+        ("deduct", "Deduct credits"),
+        ("allowance", "Change the permanent allowance"),
+        ("reset", "Give back every credit in use"),
+    ]:
         assert f'<a href="/admin/accounts/user/{user.pk}/credits/{name}/">{title}</a>' in page
     assert f'href="/admin/pickaxes/run/?payer__id__exact={user.pk}">Runs</a>' in page
     assert ">Ledger</a>" in page and 'data-testid="balance-chart"' in page

@@ -14,8 +14,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--currency", default=plans.CURRENCY)
         for product in plans.FOR_SALE:  # --gold-cents, --pack-100-cents, --pack-250-cents
-            parser.add_argument(f"--{product.code.replace('_', '-')}-cents", type=int,
-                                default=product.monthly_price_cents, dest=f"{product.code}_cents")
+            parser.add_argument(
+                f"--{product.code.replace('_', '-')}-cents",
+                type=int,
+                default=product.monthly_price_cents,
+                dest=f"{product.code}_cents",
+            )
 
     def handle(self, *args, **options):
         try:

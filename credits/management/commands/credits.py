@@ -1,8 +1,8 @@
 """Operator command: look at a user's credits, grant or deduct with a reason.
 
-    manage.py credits show alice@example.com
-    manage.py credits grant alice@example.com 50 --reason "conference demo" --expires 2026-12-31
-    manage.py credits deduct alice@example.com 10 --reason "abuse, ticket 4411"
+manage.py credits show alice@example.com
+manage.py credits grant alice@example.com 50 --reason "conference demo" --expires 2026-12-31
+manage.py credits deduct alice@example.com 10 --reason "abuse, ticket 4411"
 """
 
 from datetime import date, datetime, time
@@ -37,10 +37,14 @@ class Command(BaseCommand):
         grant.add_argument("email")
         grant.add_argument("amount", type=positive_int)
         grant.add_argument("--reason", required=True)
-        grant.add_argument("--expires", type=date.fromisoformat, help=f"YYYY-MM-DD (default: {settings.CREDIT_REPLENISH_DAYS} days)")
+        grant.add_argument(
+            "--expires", type=date.fromisoformat, help=f"YYYY-MM-DD (default: {settings.CREDIT_REPLENISH_DAYS} days)"
+        )
         grant.add_argument("--staff", help="email of the staff member responsible")
 
-        deduct = actions.add_parser("deduct", help=f"take credits away (they return in {settings.CREDIT_REPLENISH_DAYS} days)")
+        deduct = actions.add_parser(
+            "deduct", help=f"take credits away (they return in {settings.CREDIT_REPLENISH_DAYS} days)"
+        )
         deduct.add_argument("email")
         deduct.add_argument("amount", type=positive_int)
         deduct.add_argument("--reason", required=True)
@@ -67,7 +71,10 @@ class Command(BaseCommand):
         elif action == "deduct":
             try:
                 services.deduct(
-                    user, options["amount"], reason=options["reason"], staff=self._staff(options["staff"]),
+                    user,
+                    options["amount"],
+                    reason=options["reason"],
+                    staff=self._staff(options["staff"]),
                     cause=Entry.Cause.STAFF,
                 )
             except ValueError as error:

@@ -20,8 +20,13 @@ PICKAXES = [
         "system_instructions": "You write concise, warm sales emails. No clichés, no pressure. Under 150 words.",
         "prompt_template": "Write a first email to {{recipient}} about {{offer}}. Tone: {{tone}}.",
         "fields": [
-            {"label": "Who is it for?", "key": "recipient", "kind": Kind.SHORT_TEXT, "max_length": 120,
-             "help_text": "A role and a company, e.g. the head of IT at a law firm"},
+            {
+                "label": "Who is it for?",
+                "key": "recipient",
+                "kind": Kind.SHORT_TEXT,
+                "max_length": 120,
+                "help_text": "A role and a company, e.g. the head of IT at a law firm",
+            },
             {"label": "What are you offering?", "key": "offer", "kind": Kind.LONG_TEXT, "max_length": 1000},
             {"label": "Tone", "key": "tone", "kind": Kind.CHOICE, "choices": "Friendly\nFormal\nPlayful"},
         ],
@@ -65,8 +70,12 @@ class Command(BaseCommand):
             fields = spec.pop("fields")
             pickaxe, made = Pickaxe.objects.get_or_create(
                 slug=spec.pop("slug"),
-                defaults={**spec, "owner": creator, "visibility": Pickaxe.Visibility.PUBLIC,
-                          "model": settings.PICKAXE_MODELS[0]},
+                defaults={
+                    **spec,
+                    "owner": creator,
+                    "visibility": Pickaxe.Visibility.PUBLIC,
+                    "model": settings.PICKAXE_MODELS[0],
+                },
             )
             if made:
                 for position, field in enumerate(fields):
