@@ -2,8 +2,9 @@
 
 from datetime import timedelta
 
-from django.db.models import F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, TruncDate
+from django.db import connection
+from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from credits.models import CreditAccount, Entry
@@ -32,21 +33,17 @@ def balance(user, *, at=None):
     """
     if at is not None:
         return _live_total(_entries_of(user), at=at)
-    expired = (
-        Entry.objects.filter(
-            account_id=OuterRef("pk"), expires_at__gte=OuterRef("counted_until"), expires_at__lte=timezone.now()
+    # Plain SQL: every run's end reads it, and built by the ORM this one query cost ten
+    # times its round trip in CPU (1 ms against 0.1 ms).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.balance - COALESCE((SELECT SUM(e.amount) FROM credits_entry e"
+            " WHERE e.account_id = a.id AND e.expires_at >= a.counted_until AND e.expires_at <= %s), 0)"
+            " FROM credits_creditaccount a WHERE a.user_id = %s",
+            [connection.ops.adapt_datetimefield_value(timezone.now()), user.pk],
         )
-        .order_by()
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values("total")
-    )
-    row = (
-        CreditAccount.objects.filter(user_id=user.pk)
-        .values_list(F("balance") - Coalesce(Subquery(expired), 0), flat=True)
-        .first()
-    )
-    return row or 0
+        row = cursor.fetchone()
+    return row[0] if row else 0
 
 
 def available(user, *, at=None):
