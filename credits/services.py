@@ -64,19 +64,21 @@ def spend(user, *, key=None, note=""):
     """Use one credit now: admitted when the balance is at least 1, else refused.
 
     The rule, whole:
+    - First, without any lock: a retried key returns its earlier entry, and a payer known
+      to be empty (empty_until later than now) is refused. A hot payer's refusals never
+      queue for the row lock, and cost one read.
     - Admit: one conditional UPDATE takes 1 off the account row's running balance, only
       when the row has a credit and is caught up (counted_until later than now); it takes
       the row lock only when it admits. Then one INSERT writes the use (-1, expiring
       CREDIT_REPLENISH_DAYS later).
-    - One key, one charge: when the INSERT finds `key` already used on this account, the
-      credit is given back in the same transaction and the earlier entry is returned.
-      The returned entry says which: `entry.replayed` is True for an earlier entry, False
-      for a new use. A key that belongs to another kind of entry raises ValueError.
-    - Otherwise, without the lock: a retried key returns its earlier entry, and a payer
-      known to be empty (empty_until later than now) is refused. Else lock the row, catch
-      its balance up with the entries that expired, and admit as above, or record when
-      the next credit returns in empty_until and raise OutOfCredits(next_return_at),
-      having written no use.
+    - One key, one charge: when the INSERT finds `key` already used on this account (a
+      retry that raced the first), the credit is given back in the same transaction and
+      the earlier entry is returned. The returned entry says which: `entry.replayed` is
+      True for an earlier entry, False for a new use. A key that belongs to another kind
+      of entry raises ValueError.
+    - Otherwise lock the row, catch its balance up with the entries that expired, and
+      admit as above, or record when the next credit returns in empty_until and raise
+      OutOfCredits(next_return_at), having written no use.
 
     Runs as its own transaction or inside the caller's, without a savepoint: no
     statement on these paths raises an IntegrityError that would spoil the caller's
@@ -85,30 +87,30 @@ def spend(user, *, key=None, note=""):
     """
     entry = new_entry_id = next_return_at = None
     now = timezone.now()
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-        account_id = _take_one_credit(cursor, user.pk, now=now)
-        if account_id is None:
-            # Not admitted at once: a retried key, a payer known to be empty, a balance
-            # to catch up (counted_until has passed), or nothing to spend.
-            account_id, empty_until, earlier_id = _read_without_lock(cursor, user.pk, key)
-            if earlier_id is not None:
-                account_id, entry = None, _earlier_entry(pk=earlier_id)
-            elif empty_until is not None and empty_until > now:
-                account_id, next_return_at = None, empty_until
-            else:
+    with connection.cursor() as cursor:
+        account_id, empty_until, earlier_id = _read_without_lock(cursor, user.pk, key)
+    if earlier_id is not None:
+        entry = _earlier_entry(pk=earlier_id)
+    elif empty_until is not None and empty_until > now:
+        next_return_at = empty_until
+    else:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            account_id = _take_one_credit(cursor, user.pk, now=now)
+            if account_id is None:
+                # Not admitted at once: a balance to catch up (counted_until has passed),
+                # no account yet, or nothing to spend.
                 account, now = _lock_account(user_id=user.pk)
                 if account.balance >= 1:
                     _count(account, amount=-1, expires_at=now + replenish_period(), now=now)
                     account_id = account.pk
                 else:
-                    account_id = None
                     account.empty_until = next_return_at = _next_return(account, now=now)
                 account.save(update_fields=["balance", "counted_until", "empty_until"])
-        if account_id is not None:
-            new_entry_id = _insert_use(cursor, account_id, now=now, key=key, note=note)
-            if new_entry_id is None:  # the key was used before: this spend charges nothing
-                _give_back_one_credit(account_id, now=now)
-                entry = _earlier_entry(account_id=account_id, key=key)
+            if account_id is not None:
+                new_entry_id = _insert_use(cursor, account_id, now=now, key=key, note=note)
+                if new_entry_id is None:  # the key was used meanwhile: this spend charges nothing
+                    _give_back_one_credit(account_id, now=now)
+                    entry = _earlier_entry(account_id=account_id, key=key)
     # Everything below runs after the block: not a moment longer under the row lock, and
     # an exception inside the block would spoil the caller's transaction (and roll back
     # the refusal's empty_until when spend() is its own transaction).

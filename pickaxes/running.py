@@ -100,9 +100,10 @@ async def _drive(run, completion, queue):
     except llm.ModelError as error:
         result = await database(_close, services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:
-        # Anything unexpected still closes the run (refunded if nothing came out).
+        # Anything unexpected (a bug, the worker shutting down) still closes the run,
+        # refunded if nothing came out, and ends the stream of whoever is reading it.
         failing = database(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
-        await asyncio.shield(failing)
+        queue.put_nowait(("end", results.ended(await asyncio.shield(failing), balance=None)))
         raise
     else:
         result = await database(
@@ -130,8 +131,8 @@ def _ended(run):
 async def result(job):
     """The result of a run once it has ended (the page without JavaScript).
 
-    Shielded: if the browser leaves, the view is cancelled but the run goes on and is
-    recorded, as on the streamed path.
+    Shielded: if the browser leaves, whatever waits here is cancelled, but the run goes on
+    and is recorded, as on the streamed path.
     """
     return job.result or await asyncio.shield(job.task)
 

@@ -83,18 +83,19 @@ def test_a_new_use_is_marked_not_replayed_and_mirrors_the_stored_row(person):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_admitted_spend_is_two_statements_plus_the_transaction(person):
+@pytest.mark.django_db(transaction=True)
+def test_an_admitted_spend_is_an_unlocked_read_then_two_statements_in_a_transaction(person):
     services.spend(person, key="warm-up")  # the first spend of an account may catch up
     with CaptureQueriesContext(connection) as captured:
         services.spend(person, key="run-2")
     sent = [q["sql"].split()[0].upper() for q in captured.captured_queries]
-    assert sent == ["BEGIN", "UPDATE", "INSERT", "COMMIT"], captured.captured_queries
+    assert sent == ["SELECT", "BEGIN", "UPDATE", "INSERT", "COMMIT"], captured.captured_queries
 
 
-def test_an_admitted_spend_inside_a_callers_transaction_is_two_statements_and_no_savepoint(person):
+def test_an_admitted_spend_inside_a_callers_transaction_is_three_statements_and_no_savepoint(person):
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         services.spend(person, key="run-2")
-    assert len(statements(captured)) == 2, statements(captured)
+    assert len(statements(captured)) == 3, statements(captured)
 
 
 def test_a_payer_known_to_be_empty_is_refused_without_the_lock(person):
@@ -105,7 +106,7 @@ def test_a_payer_known_to_be_empty_is_refused_without_the_lock(person):
         services.spend(person)
     assert refused.value.next_return_at == START + DAYS_30
     sent = statements(captured)
-    assert len(sent) == 2 and not any("FOR UPDATE" in sql.upper() for sql in sent), sent
+    assert len(sent) == 1 and not any("FOR UPDATE" in sql.upper() for sql in sent), sent
 
 
 def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(person):

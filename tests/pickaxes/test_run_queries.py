@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.pickaxes.conftest import submission_key
 
-# the pickaxe, its fields, the session, the user | the spend (2), the Run, the pickaxe's
+# the pickaxe, its fields, the session, the user | the spend (3), the Run, the pickaxe's
 # run count | the end of the run, the balance shown with it
-QUERIES_PER_SITE_RUN = 10
+QUERIES_PER_SITE_RUN = 11
 
 
 def statements(queries):
