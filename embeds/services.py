@@ -86,6 +86,9 @@ def hash_ip(ip):
     return hmac.new(settings.SECRET_KEY.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()[:32]
 
 
+RESTING = "This tool is resting. Please try again later."
+
+
 class EmbedRefused(Exception):
     """The embed refuses this run before anything is charged; `message` is for the visitor."""
 
@@ -105,6 +108,10 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
     owner = embed.pickaxe.owner
     # Keys are per payer: the visitor id keeps two visitors' keys apart.
     submission_key = f"{visitor_id[:16]}-{submission_key}"[:64]
+    if Run.objects.filter(payer=owner, submission_key=submission_key).exists():
+        # A repeated submission shows its first run, even if that run used the last of
+        # the visitor's limit.
+        return pickaxe_services.first_run_of(owner, submission_key)
     try:
         with transaction.atomic(durable=True):
             locked = Embed.objects.select_for_update().get(pk=embed.pk)
@@ -135,9 +142,6 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
     except IntegrityError:
         return pickaxe_services.first_run_of(owner, submission_key)
     raise refusal
-
-
-RESTING = "This tool is resting. Please try again later."
 
 
 def _check_limits(embed, *, visitor_id, visitor_ip, now):

@@ -31,6 +31,16 @@ def test_the_same_embed_submission_twice_charges_once(client, embed, fake_openai
     assert Run.objects.count() == 1 and credits.balance(embed.pickaxe.owner) == 24
 
 
+def test_the_same_submission_again_shows_its_run_even_when_it_used_the_visitors_last_run(client, embed, fake_openai):
+    embed.runs_per_visitor = 1
+    embed.save()
+    _, fields = embed_form(client, embed)
+    run_embed(client, embed, fields=fields)
+    html = run_embed(client, embed, fields=fields).content.decode()
+    assert "Hello from the fake model" in html and "limit" not in html
+    assert Run.objects.count() == 1 and credits.balance(embed.pickaxe.owner) == 24
+
+
 @pytest.mark.parametrize(
     "token", ["", "forged-token", signing.dumps({"e": "other", "v": "x"}, salt=services.FORM_TOKEN_SALT)]
 )
