@@ -3,33 +3,16 @@
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts.plans import FREE, GOLD, PACK_100
 from credits import selectors, services
 from credits.models import Entry
+from tests.credits.conftest import START, spend_all
 
-START = timezone.datetime(2026, 3, 1, 9, 0, tzinfo=timezone.UTC)
 # settings.CREDIT_REPLENISH_DAYS: 30 unless the environment says otherwise.
 REPLENISH = timedelta(days=django_settings.CREDIT_REPLENISH_DAYS)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def person(clock, make_user):
-    return make_user()
-
-
-def spend_all(user):
-    while selectors.available(user):
-        services.spend(user, key=None)
 
 
 def test_one_credit_per_spend(person):

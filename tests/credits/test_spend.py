@@ -3,27 +3,15 @@
 from datetime import timedelta
 
 import pytest
-import time_machine
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from credits import selectors, services
 from credits.models import CreditAccount, Entry
+from tests.credits.conftest import START, spend_all
 
-START = timezone.datetime(2026, 3, 1, 9, 0, tzinfo=timezone.UTC)
 DAYS_30 = timedelta(days=30)
-
-
-@pytest.fixture
-def clock():
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def person(clock, make_user):
-    return make_user()
 
 
 def account_of(user):
@@ -33,11 +21,6 @@ def account_of(user):
 def statements(captured):
     """The SQL a block sent, without the transaction's own BEGIN/COMMIT."""
     return [q["sql"] for q in captured.captured_queries if q["sql"].split()[0].upper() not in ("BEGIN", "COMMIT")]
-
-
-def spend_all(user):
-    while selectors.available(user):
-        services.spend(user)
 
 
 # --------------------------------------------------------------------------- one key, one charge
