@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -11,7 +12,7 @@ from credits import selectors, services
 from credits.models import CreditAccount, Entry
 from tests.credits.conftest import START, spend_all
 
-DAYS_30 = timedelta(days=30)
+REPLENISH = timedelta(days=django_settings.CREDIT_REPLENISH_DAYS)
 
 
 def account_of(user):
@@ -59,7 +60,7 @@ def test_a_new_use_is_marked_not_replayed_and_mirrors_the_stored_row(person):
     assert entry.replayed is False
     fields = ["account_id", "created_at", "amount", "kind", "expires_at", "key", "note", "refund_of_id", "staff_id"]
     assert [getattr(entry, f) for f in fields] == [getattr(stored, f) for f in fields]
-    assert stored.expires_at == START + DAYS_30
+    assert stored.expires_at == START + REPLENISH
 
 
 # --------------------------------------------------------------------------- the cost of a spend
@@ -87,7 +88,7 @@ def test_a_payer_known_to_be_empty_is_refused_without_the_lock(person):
         services.spend(person)  # records empty_until
     with CaptureQueriesContext(connection) as captured, pytest.raises(services.OutOfCredits) as refused:
         services.spend(person)
-    assert refused.value.next_return_at == START + DAYS_30
+    assert refused.value.next_return_at == START + REPLENISH
     sent = statements(captured)
     assert len(sent) == 1 and not any("FOR UPDATE" in sql.upper() for sql in sent), sent
 
@@ -108,7 +109,7 @@ def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(person):
 def test_a_use_expiring_makes_the_next_spend_admit_again(person, clock):
     services.set_allowance(person, 1, reason="one credit")
     use = services.spend(person)
-    clock.shift(DAYS_30)  # the use expires: counted_until has passed, nothing refused
+    clock.shift(REPLENISH)  # the use expires: counted_until has passed, nothing refused
     assert account_of(person).empty_until is None
     again = services.spend(person)
     account = account_of(person)
@@ -126,24 +127,24 @@ def test_an_expired_bonus_stops_counting_for_the_next_spend(person, clock):
     assert selectors.balance(person) == 0
     with pytest.raises(services.OutOfCredits) as refused:
         services.spend(person)
-    assert refused.value.next_return_at == START + DAYS_30
+    assert refused.value.next_return_at == START + REPLENISH
     assert account_of(person).balance == 0
 
 
 def test_balance_reads_the_row_and_never_writes_it(person, clock):
     services.spend(person)
     before = account_of(person)
-    clock.shift(DAYS_30)
+    clock.shift(REPLENISH)
     with CaptureQueriesContext(connection) as captured:
         assert selectors.balance(person) == 25
     assert len(captured.captured_queries) == 1
     after = account_of(person)
-    assert (after.balance, after.counted_until) == (before.balance, before.counted_until) == (24, START + DAYS_30)
+    assert (after.balance, after.counted_until) == (before.balance, before.counted_until) == (24, START + REPLENISH)
 
 
 def test_a_refund_of_an_already_expired_use_never_counts(person, clock):
     use = services.spend(person)
-    clock.shift(DAYS_30 + timedelta(days=1))
+    clock.shift(REPLENISH + timedelta(days=1))
     services.refund(use)
     assert selectors.balance(person) == 25
     account = account_of(person)
@@ -166,7 +167,7 @@ def test_every_other_ledger_write_clears_empty_until_and_keeps_the_row_in_step(p
     spend_all(person)
     with pytest.raises(services.OutOfCredits):
         services.spend(person)
-    assert account_of(person).empty_until == START + DAYS_30
+    assert account_of(person).empty_until == START + REPLENISH
     write(person, staff)
     account = account_of(person)
     assert account.empty_until is None
