@@ -21,6 +21,7 @@ from django.conf import settings
 log = logging.getLogger(__name__)
 
 DEMO_LABEL = "demo"
+CUT_OFF = "The answer was cut off before the model finished."
 
 
 class ModelError(Exception):
@@ -62,6 +63,9 @@ class Completion:
         self.model_label = DEMO_LABEL if self.is_demo else model
         self.prompt_tokens = None
         self.completion_tokens = None
+        # Why the model stopped: "stop" (done), "length" (max_tokens reached) or another
+        # reason it gave; None until it says, and a stream that ends without one fails.
+        self.finish_reason = None
         if self.is_demo:
             self._pieces = self._from_demo_model(
                 system=system,
@@ -121,9 +125,16 @@ class Completion:
                         self.prompt_tokens = chunk["usage"].get("prompt_tokens")
                         self.completion_tokens = chunk["usage"].get("completion_tokens")
                     for choice in chunk.get("choices") or ():
+                        if choice.get("index") != 0:
+                            continue
+                        if choice.get("finish_reason"):
+                            self.finish_reason = choice["finish_reason"]
                         text = (choice.get("delta") or {}).get("content")
-                        if choice.get("index") == 0 and text:
+                        if text:
                             yield text
+            if self.finish_reason is None:
+                # The stream ended cleanly but the model never said it had finished.
+                raise ModelError(CUT_OFF)
         except openai.OpenAIError as err:
             log.warning("Model call failed (%s): %s", type(err).__name__, err)
             raise ModelError(_message_for(err, answering=answering)) from err
@@ -142,12 +153,14 @@ class Completion:
         self.prompt_tokens = len(system.split()) + len(prompt.split())
         self.completion_tokens = 0
         words = re.findall(r"\S+\s*", _demo_answer(prompt))
-        if max_tokens:
+        stopped_at_length = bool(max_tokens) and len(words) > max_tokens
+        if stopped_at_length:
             words = words[:max_tokens]
         for word in words:
             await asyncio.sleep(delay)
             self.completion_tokens += 1
             yield word
+        self.finish_reason = "length" if stopped_at_length else "stop"
 
 
 async def _json_events(byte_chunks):

@@ -131,6 +131,9 @@ class Run(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    finish_reason = models.CharField(
+        max_length=20, blank=True, help_text='Why the model stopped: "stop", "length" (the output limit), …'
+    )
     error = models.CharField(max_length=300, blank=True)
     entry = models.OneToOneField("credits.Entry", on_delete=models.PROTECT, null=True, blank=True, related_name="run")
     refunded = models.BooleanField(default=False)

@@ -24,6 +24,7 @@ class RunResult:
     demo: bool = False
     billing_url: str = ""
     login_url: str = ""
+    notice: str = ""  # about an answer that ended early on purpose (the output limit)
     run_id: int | None = None
     visitor_safe: bool = False  # the message may be shown to an embed visitor as it is
 
@@ -35,6 +36,7 @@ class RunResult:
         return RunResult(
             ok=self.ok,
             output_html=self.output_html,
+            notice=self.notice,
             message=message,
             demo=self.demo,
             run_id=self.run_id,
@@ -51,6 +53,7 @@ class RunResult:
             "demo": self.demo,
             "billing_url": self.billing_url,
             "login_url": self.login_url,
+            "notice": self.notice,
         }
 
 
@@ -59,7 +62,9 @@ def ended(run, *, balance):
     demo = run.model == llm.DEMO_LABEL
     html = render_output(run.output)
     if run.status == Run.Status.SUCCEEDED:
-        return RunResult(ok=True, output_html=html, balance=balance, demo=demo, run_id=run.pk)
+        return RunResult(
+            ok=True, output_html=html, balance=balance, demo=demo, run_id=run.pk, notice=_stopped_early(run)
+        )
     if run.status == Run.Status.RUNNING:
         message = "This form was already submitted and is still running; see your account page for the result."
     elif run.own_key:
@@ -71,6 +76,15 @@ def ended(run, *, balance):
     return RunResult(
         ok=False, output_html=html, message=message, refunded=run.refunded, balance=balance, demo=demo, run_id=run.pk
     )
+
+
+def _stopped_early(run):
+    """What to say about an answer the model ended on purpose before it was done."""
+    if run.finish_reason in ("", "stop"):
+        return ""
+    if run.finish_reason == "length":
+        return "Stopped at the length limit."
+    return f"The model stopped early ({run.finish_reason})."
 
 
 def out_of_credits(next_return_at):

@@ -114,6 +114,7 @@ async def _drive(run, completion, queue):
             model=completion.model_label,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
+            finish_reason=completion.finish_reason,
         )
     queue.put_nowait(("end", result))
     return result

@@ -144,11 +144,17 @@ def record_output(run, output):
     Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(output=output, first_output_at=run.first_output_at)
 
 
-def finish_run(run, *, output, model, prompt_tokens, completion_tokens):
-    """Record a run that completed (unless the sweep closed it first). Returns the run."""
+def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_reason="stop"):
+    """Record a run that completed (unless the sweep closed it first). Returns the run.
+
+    The model said it finished (`finish_reason`); a run with no output at all is not an
+    answer, so it fails instead, uncharged."""
+    if not output:
+        return fail_run(run, error="The model sent back an empty answer.")
     now = timezone.now()
     done = {
         "status": Status.SUCCEEDED,
+        "finish_reason": finish_reason,
         "output": output,
         "model": model or run.model,
         "prompt_tokens": prompt_tokens,

@@ -34,6 +34,13 @@
       output.innerHTML = (end.demo ? '<span class="badge" title="Answered by the offline demo model">demo</span>' : "") + end.html;
       box.appendChild(output);
     }
+    if (end.notice) {
+      var notice = document.createElement("p");
+      notice.className = "run-notice muted small";
+      notice.setAttribute("data-testid", "run-notice");
+      text(notice, end.notice);
+      box.appendChild(notice);
+    }
     updateBalance(end.balance);
     if (end.login_url) window.location.assign(end.login_url);
   }

@@ -15,6 +15,10 @@ Knobs, set per test on the server object:
 - `drop_after_chunks`: stream that many text chunks, then close the socket abruptly.
 - `stall_after_chunks`, `stall_seconds`: stream that many text chunks, then go silent
   for that long without closing (then carry on, unless the client has gone).
+- `finish_reason`: what the last chunk gives as its finish reason (default "stop").
+- `end_after_chunks`: stream that many text chunks, then end the body cleanly with no
+  finish reason and no `data: [DONE]` (a server that stopped early but politely).
+- `unreadable_after_chunks`: stream that many text chunks, then an event that is not JSON.
 """
 
 import json
@@ -52,6 +56,9 @@ class FakeOpenAIServer:
         self.drop_after_chunks = None
         self.stall_after_chunks = None
         self.stall_seconds = 5.0
+        self.finish_reason = "stop"
+        self.end_after_chunks = None
+        self.unreadable_after_chunks = None
         # Each: {"method", "path", "headers" (lower-cased names), "json", "outcome"}.
         # "outcome" is set when the answer ends: "completed", "error", "dropped", or
         # "client gone" (the client closed the connection while the answer streamed).
@@ -181,13 +188,20 @@ class _Handler(BaseHTTPRequestHandler):
             if sent == fake.drop_after_chunks:
                 self._drop()
                 return "dropped"
+            if sent == fake.end_after_chunks:
+                self._write_chunk(b"")
+                return "ended early"
+            if sent == fake.unreadable_after_chunks:
+                self._write_chunk(b"data: {this is not json\n\n")
+                self._write_chunk(b"")
+                return "unreadable"
             if sent == fake.stall_after_chunks:
                 fake.pause(fake.stall_seconds)
             elif 0 < sent < len(pieces):
                 fake.pause(fake.chunk_delay)
             if sent < len(pieces):
                 self._event(chunk({"content": pieces[sent]}))
-        self._event(chunk({}, finish_reason="stop"))
+        self._event(chunk({}, finish_reason=fake.finish_reason))
         if include_usage:
             self._event({**base, "choices": [], "usage": _usage(body, pieces)})
         self._write_chunk(b"data: [DONE]\n\n")
