@@ -227,8 +227,9 @@ EMBED_OWNER_RUNS_PER_MINUTE = env.int("EMBED_OWNER_RUNS_PER_MINUTE", default=30)
 
 # While a run streams, its output so far is stored this often (seconds).
 RUN_OUTPUT_KEPT_EVERY_SECONDS = env.float("RUN_OUTPUT_KEPT_EVERY_SECONDS", default=1.0)
-# A run still "running" this long after it started is closed as failed and refunded.
-RUN_STALE_AFTER_SECONDS = env.int("RUN_STALE_AFTER_SECONDS", default=600)
+# A running run's lease: the process driving it renews it every third of this; a run whose
+# lease has lapsed (its process died) is closed by `manage.py close_stale_runs`.
+RUN_LEASE_SECONDS = env.float("RUN_LEASE_SECONDS", default=30.0)
 
 LOGGING = {
     "version": 1,

@@ -139,6 +139,9 @@ class Run(models.Model):
     refunded = models.BooleanField(default=False)
     own_key = models.BooleanField(default=False, help_text="Ran on the payer's own OpenAI key: no credit spent.")
     started_at = models.DateTimeField()
+    # While a run streams, the process driving it keeps pushing this forward; once it is
+    # past, nobody is driving the run any more (the process died) and the sweep closes it.
+    lease_until = models.DateTimeField(null=True, blank=True)
     first_output_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -150,7 +153,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["pickaxe", "started_at"], name="run_pickaxe_started_idx"),
             models.Index(fields=["payer", "-started_at"], name="run_payer_recent_idx"),
-            models.Index(fields=["status", "started_at"], condition=Q(status="running"), name="run_running_idx"),
+            models.Index(fields=["lease_until"], condition=Q(status="running"), name="run_running_lease_idx"),
             models.Index(fields=["payer", "source", "started_at"], name="run_payer_source_idx"),
         ]
 

@@ -89,23 +89,27 @@ async def _drive(run, completion, queue):
     parts = []
     loop = asyncio.get_running_loop()
     kept_at = loop.time()
+    heartbeat = asyncio.create_task(_keep_lease(run))
     try:
         async for text in completion:
             parts.append(text)
             queue.put_nowait(("delta", text))
             if loop.time() - kept_at >= settings.RUN_OUTPUT_KEPT_EVERY_SECONDS:
-                # Kept in batches, not per piece: a dead worker loses at most this much.
+                # Kept in batches, not per piece: a dead process loses at most this much.
                 await database(services.record_output, run, "".join(parts))
                 kept_at = loop.time()
     except llm.ModelError as error:
+        heartbeat.cancel()
         result = await database(_close, services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:
-        # Anything unexpected (a bug, the worker shutting down) still closes the run,
+        # Anything unexpected (a bug, the process shutting down) still closes the run,
         # refunded if nothing came out, and ends the stream of whoever is reading it.
+        heartbeat.cancel()
         failing = database(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
         queue.put_nowait(("end", results.ended(await asyncio.shield(failing), balance=None)))
         raise
     else:
+        heartbeat.cancel()
         result = await database(
             _close,
             services.finish_run,
@@ -118,6 +122,13 @@ async def _drive(run, completion, queue):
         )
     queue.put_nowait(("end", result))
     return result
+
+
+async def _keep_lease(run):
+    """Renew the run's lease while this process drives it, however slow the model is."""
+    while True:
+        await asyncio.sleep(settings.RUN_LEASE_SECONDS / 3)
+        await database(services.renew_lease, run)
 
 
 def _close(step, run, **details):

@@ -109,6 +109,7 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("open_run() runs inside its entry point's transaction.")
     entry = None
+    now = timezone.now()
     if own_key is None:
         entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
         if entry.replayed:
@@ -123,7 +124,8 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
         model=pickaxe.model,
         entry=entry,
         own_key=own_key is not None,
-        started_at=timezone.now(),
+        started_at=now,
+        lease_until=now + lease(),
     )
     Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
     return Started(run=run, created=True, api_key=own_key)
@@ -136,12 +138,24 @@ def first_run_of(payer, submission_key):
     )
 
 
+def lease():
+    return timedelta(seconds=settings.RUN_LEASE_SECONDS)
+
+
+def renew_lease(run):
+    """The process driving the run is alive: keep the sweep away for another lease."""
+    Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(lease_until=timezone.now() + lease())
+
+
 def record_output(run, output):
-    """Keep the output received so far while the run streams. Once a run has output it
-    stays charged whatever happens, even if its worker dies."""
-    run.first_output_at = run.first_output_at or timezone.now()
+    """Keep the output received so far while the run streams (and renew its lease). Once a
+    run has output it stays charged whatever happens, even if its process dies."""
+    now = timezone.now()
+    run.first_output_at = run.first_output_at or now
     run.output = output
-    Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(output=output, first_output_at=run.first_output_at)
+    Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(
+        output=output, first_output_at=run.first_output_at, lease_until=now + lease()
+    )
 
 
 def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_reason="stop"):
@@ -171,16 +185,19 @@ def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_r
     return run
 
 
-def fail_run(run, *, error, output=""):
-    """Record a failed run. Before any output the credit comes back at once."""
+def fail_run(run, *, error, output=None):
+    """Record a failed run, with the `output` it produced (None: keep what was stored as it
+    streamed). A run with no output gets its credit back at once."""
     now = timezone.now()
     with transaction.atomic():
         locked = Run.objects.select_for_update().get(pk=run.pk)
         if locked.status != Status.RUNNING:
             return locked  # already closed (by the sweep, or twice)
-        locked.status, locked.error, locked.output = Status.FAILED, error[:300], output
+        if output is not None:
+            locked.output = output
+        locked.status, locked.error = Status.FAILED, error[:300]
         locked.finished_at, locked.latency_ms = now, _latency_ms(locked, now)
-        if not output and not locked.first_output_at and locked.entry_id:
+        if not locked.output and not locked.first_output_at and locked.entry_id:
             try:
                 credits.refund(locked.entry, note="run failed before any output")
             except credits.AlreadyRefunded:
@@ -195,12 +212,14 @@ def _latency_ms(run, now):
 
 
 def close_stale_runs():
-    """Close runs still "running" past RUN_STALE_AFTER_SECONDS (their worker died).
+    """Close the runs nobody drives any more: still "running" with their lease lapsed (the
+    process died). Refunded when they had no output; their output so far is kept.
 
-    Run by `manage.py close_stale_runs` on a schedule; never from a page or a read.
+    Run by `manage.py close_stale_runs` on a schedule; never from a page or a read. A run
+    whose model is slow but whose process is alive keeps renewing its lease: never swept.
     """
-    cutoff = timezone.now() - timedelta(seconds=settings.RUN_STALE_AFTER_SECONDS)
-    stale = Run.objects.filter(status=Status.RUNNING, started_at__lt=cutoff)
+    now = timezone.now()
+    stale = Run.objects.filter(status=Status.RUNNING, lease_until__lt=now)
     closed = 0
     for run in stale.only("pk"):
         fail_run(run, error="The run stopped without finishing.")

@@ -1,4 +1,4 @@
-"""For a schedule (cron, every few minutes): close runs a dead worker left running."""
+"""For a schedule (cron, every minute or few): close runs a dead process left running."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,7 +6,7 @@ from pickaxes.services import close_stale_runs
 
 
 class Command(BaseCommand):
-    help = "Close runs still running after RUN_STALE_AFTER_SECONDS as failed, refunding those with no output."
+    help = "Close runs whose lease has lapsed (their process died) as failed, refunding those with no output."
 
     def handle(self, *args, **options):
         closed = close_stale_runs()
