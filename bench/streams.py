@@ -889,6 +889,8 @@ def main():
         "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",  # production requires one
         "LOG_LEVEL": "WARNING",
         "BENCH_QUERY_COUNT_DIR": str(query_dir),
+        # One worker process and nothing on the run path uses the cache: no Redis needed.
+        "ALLOW_LOCAL_CACHE": "true",
     }
     for name in (
         "OPENAI_BASE_URL",
@@ -910,6 +912,7 @@ def main():
                 "OPENAI_API_KEY",
                 "FIELD_ENCRYPTION_KEYS",
                 "LOG_LEVEL",
+                "ALLOW_LOCAL_CACHE",
             )
         }
     )

@@ -103,6 +103,27 @@ else:
 # config.asgi); a request that finds none free waits for one. Keep it near the pool size.
 ASGI_SYNC_THREADS = env.int("ASGI_SYNC_THREADS", default=20)
 
+# Cache: shared state across processes and machines (allauth's login rate limits and any
+# other limiter). REDIS_URL turns on Django's Redis cache; without it each process keeps
+# its own in memory, which is right for `make run` (one process) and wrong for production:
+# limits would halve with two workers and reset on restart, so DEBUG=false refuses it.
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="pickaxe"),
+        }
+    }
+else:
+    if not DEBUG and not env.bool("ALLOW_LOCAL_CACHE", default=False):
+        raise ImproperlyConfigured(
+            "REDIS_URL is not set: rate limits would live in each process's memory. Set REDIS_URL, "
+            "or ALLOW_LOCAL_CACHE=true for a deployment that is one process on one machine."
+        )
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -17,6 +17,17 @@ pytest_plugins = ["tests.fakes.fixtures", "tests.fakes.stripe_fixtures"]
 
 STRICT = os.environ.get("REQUIRE_ALL_SERVICES") == "1"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+# The Redis server tests may use; each test keeps to keys under a prefix of its own.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_answers():
+    import redis
+
+    try:
+        return redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return False
 
 
 def _missing_services():
@@ -25,6 +36,8 @@ def _missing_services():
         missing["postgres"] = "needs PostgreSQL: set DATABASE_URL=postgres://…"
     if not shutil.which(CHROMIUM):
         missing["browser"] = f"needs Chromium at {CHROMIUM} (apt-get install chromium)"
+    if not _redis_answers():
+        missing["redis"] = f"needs Redis at {TEST_REDIS_URL} (set TEST_REDIS_URL)"
     return missing
 
 
