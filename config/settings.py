@@ -92,7 +92,13 @@ else:
     # Under ASGI a persistent connection would leak across event-loop threads. A pool per
     # process caps the connections: a burst of runs waits for one instead of failing.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    if env.int("DATABASE_POOL_MAX_SIZE", default=20):
+    if env.bool("DATABASE_TRANSACTION_POOLING", default=False):
+        # Behind PgBouncer in transaction mode a connection is lent per transaction, so
+        # nothing may outlive one: no server-side cursors, no prepared statements, and no
+        # pool of our own (PgBouncer is the pool).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    elif env.int("DATABASE_POOL_MAX_SIZE", default=20):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=20),
