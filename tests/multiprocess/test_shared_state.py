@@ -1,0 +1,105 @@
+"""Two web processes, one database, one Redis (DESIGN.md section 9): what one process
+learns, the other knows; a process killed mid-run leaves nothing lost or charged wrongly."""
+
+import json
+import time
+
+import httpx2 as httpx
+import pytest
+
+from tests.multiprocess.conftest import Browser, manage, run_sql
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
+
+PASSWORD = "a correct horse, 9 batteries"
+SETUP = """
+from accounts.models import User
+from credits import services as credits
+from embeds.services import embed_for
+from pickaxes.models import InputField, Pickaxe
+owner = User.objects.create_user("owner@example.com", "{password}")
+User.objects.create_user("reader@example.com", "{password}")
+pickaxe = Pickaxe.objects.create(owner=owner, name="Poem", slug="poem", visibility="public",
+                                 prompt_template="A poem about {{{{topic}}}}.", model="gpt-4o-mini")
+InputField.objects.create(pickaxe=pickaxe, label="Topic", key="topic", max_length=200)
+embed = embed_for(pickaxe)
+embed.runs_per_visitor = 1
+embed.save()
+print(embed.token)
+"""
+
+
+@pytest.fixture
+def site(web_processes):
+    """The two processes, with an owner, a reader, a public pickaxe and its embed (1 run per visitor)."""
+    processes, env = web_processes
+    made = manage(env, "shell", "-c", SETUP.format(password=PASSWORD))
+    assert made.returncode == 0, made.stderr
+    return processes, env, made.stdout.strip().splitlines()[-1]
+
+
+def log_in(browser, process, email, password):
+    return browser.post_form(
+        f"{process.url}/accounts/login/", f"{process.url}/accounts/login/", {"login": email, "password": password}
+    )
+
+
+def test_a_login_lockout_earned_on_one_process_holds_on_the_other(site):
+    (first, second), _, _ = site
+    attacker = Browser()
+    for _ in range(5):
+        refused = log_in(attacker, first, "reader@example.com", "a wrong password")
+        assert refused.status_code == 200 and "not correct" in refused.text
+    person = Browser()
+    locked = log_in(person, second, "reader@example.com", PASSWORD)
+    assert locked.status_code == 200
+    assert "Too many failed login attempts" in locked.text
+
+
+def test_an_embed_visitor_limit_holds_across_processes(site):
+    (first, second), env, token = site
+    visitor = Browser()
+    ran = visitor.post_form(f"{first.url}/e/{token}/", f"{first.url}/e/{token}/run/", {"topic": "the sea"})
+    assert "piece11" in ran.text
+    again = visitor.post_form(f"{second.url}/e/{token}/", f"{second.url}/e/{token}/run/", {"topic": "rivers"})
+    assert "You have reached the limit of this tool" in again.text
+    assert run_sql(env["DATABASE_URL"], "SELECT count(*) FROM pickaxes_run")[0][0] == 1
+
+
+def test_a_process_killed_mid_stream_leaves_its_run_to_the_sweep_with_the_output_kept(site):
+    (first, _second), env, _ = site
+    reader = Browser()
+    assert log_in(reader, first, "reader@example.com", PASSWORD).status_code == 302
+    page = reader.get(f"{first.url}/p/poem/").text
+    key = page.split('name="submission_key" value="', 1)[1].split('"', 1)[0]
+    csrf = page.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+    headers = {**reader.headers(f"{first.url}/p/poem/"), "Accept": "text/event-stream"}
+    seen = []
+    with httpx.stream(
+        "POST",
+        f"{first.url}/p/poem/run/",
+        headers=headers,
+        timeout=30,
+        data={"topic": "the sea", "submission_key": key, "csrfmiddlewaretoken": csrf},
+    ) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data: "):
+                seen.append(json.loads(line[6:]).get("text", ""))
+            if len(seen) >= 5:  # two seconds into the answer: kept at least once by now
+                first.kill()
+                break
+
+    ((status, output, refunded),) = run_sql(env["DATABASE_URL"], "SELECT status, output, refunded FROM pickaxes_run")
+    assert status == "running" and output, "the output should be stored as it streams"
+    assert manage(env, "close_stale_runs").stdout.strip() == "Closed 0 stale runs.", "the lease has not lapsed yet"
+    time.sleep(2.5)  # RUN_LEASE_SECONDS=2: nobody renews it any more
+    assert manage(env, "close_stale_runs").stdout.strip() == "Closed 1 stale run."
+    ((status, kept, refunded),) = run_sql(env["DATABASE_URL"], "SELECT status, output, refunded FROM pickaxes_run")
+    assert (status, refunded) == ("failed", False)
+    assert kept.startswith("piece0 piece1") and kept == output
+    balance = run_sql(
+        env["DATABASE_URL"],
+        "SELECT a.balance FROM credits_creditaccount a JOIN accounts_user u "
+        "ON u.id = a.user_id WHERE u.email = 'reader@example.com'",
+    )[0][0]
+    assert balance == 24  # charged: the reader saw output
