@@ -647,6 +647,17 @@ def new_user(label):
     return user
 
 
+def forget_cache_keys(redis_url, prefix):
+    """Delete what this run put in Redis (its sessions and limits, all under `prefix`)."""
+    if not redis_url:
+        return
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
 def create_sessions(count):
     """`count` users with ALLOWANCE credits each, and a logged-in session for each."""
     from django.test import Client
@@ -879,6 +890,9 @@ def main():
     )
     CLEANUP.add(lambda: shutil.rmtree(query_dir, ignore_errors=True))
 
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    cache_prefix = f"bench-{secrets.token_hex(8)}"
+    CLEANUP.add(lambda: forget_cache_keys(redis_url, cache_prefix))
     server_env = {
         **os.environ,
         "DEBUG": "false",
@@ -889,7 +903,10 @@ def main():
         "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",  # production requires one
         "LOG_LEVEL": "WARNING",
         "BENCH_QUERY_COUNT_DIR": str(query_dir),
-        # One worker process and nothing on the run path uses the cache: no Redis needed.
+        # Redis as production has it (sessions are read from it); keys under a prefix of
+        # this run's own. BENCH_REDIS_URL= (empty) runs on a per-process cache instead.
+        "REDIS_URL": redis_url,
+        "CACHE_KEY_PREFIX": cache_prefix,
         "ALLOW_LOCAL_CACHE": "true",
     }
     for name in (
@@ -912,6 +929,8 @@ def main():
                 "OPENAI_API_KEY",
                 "FIELD_ENCRYPTION_KEYS",
                 "LOG_LEVEL",
+                "REDIS_URL",
+                "CACHE_KEY_PREFIX",
                 "ALLOW_LOCAL_CACHE",
             )
         }

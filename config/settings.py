@@ -122,6 +122,9 @@ if REDIS_URL:
             "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="pickaxe"),
         }
     }
+    # Sessions read from Redis on every request, written through to the database (which
+    # stays the record): one query fewer per request.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     if not DEBUG and not env.bool("ALLOW_LOCAL_CACHE", default=False):
         raise ImproperlyConfigured(

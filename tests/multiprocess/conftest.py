@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx
 import psycopg
 import pytest
+import redis
 from django.db import connection
 from psycopg import sql
 
@@ -121,12 +122,13 @@ class WebProcess:
 @pytest.fixture
 def web_processes(shared_database, slow_model, tmp_path):
     """Two web processes on the shared database and one Redis (a key prefix of this test's)."""
+    prefix = f"test-{uuid.uuid4().hex}"
     env = {
         **os.environ,
         "DEBUG": "true",  # plain HTTP cookies and static files from the apps; the state is what is tested
         "DATABASE_URL": shared_database,
         "REDIS_URL": TEST_REDIS_URL,
-        "CACHE_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        "CACHE_KEY_PREFIX": prefix,
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": f"{slow_model.url}/v1",
         "RUN_LEASE_SECONDS": "2",
@@ -144,6 +146,9 @@ def web_processes(shared_database, slow_model, tmp_path):
         for process in started:
             process.kill()
         log.close()
+        store = redis.Redis.from_url(TEST_REDIS_URL)
+        for key in store.scan_iter(match=f"{prefix}:*"):
+            store.delete(key)
 
 
 # The site's public name, as a load balancer passes it to every process behind it (allauth
