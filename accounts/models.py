@@ -96,3 +96,21 @@ class OwnApiKey(models.Model):
     @property
     def masked(self):
         return f"sk-…{self.last4}"
+
+
+class OutgoingEmail(models.Model):
+    """An email to one user, written in the transaction that decides it and sent by a task
+    (accounts.tasks.send_email), so a mail server that is down delays it and never fails
+    the request. `key` names the occasion ("payment-failed:evt_…"): one email per occasion.
+    `sent_at` is set in the same transaction as the send, so a task that runs twice sends once.
+    """
+
+    key = models.CharField(max_length=200, unique=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.subject} → {self.to}"

@@ -1,9 +1,11 @@
-"""Writes for accounts: the plan tier and the user's own OpenAI key."""
+"""Writes for accounts: the plan tier, the user's own OpenAI key, and the emails users get."""
 
+from django.core.mail import send_mail
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import crypto
-from accounts.models import OwnApiKey, User
+from accounts.models import OutgoingEmail, OwnApiKey, User
 
 
 def set_plan(user, plan):
@@ -42,3 +44,44 @@ def rotate_encryption():
         OwnApiKey.objects.filter(pk=stored.pk).update(ciphertext=crypto.rotate(stored.ciphertext))
         count += 1
     return count
+
+
+def queue_email(*, key, to, subject, body):
+    """Store an email to send once per `key` and enqueue its sending; returns it, or None
+    when an email with this key exists already.
+
+    Call it inside the transaction that decides the email: the row and its task (the queue
+    is a table in the same database) are committed with that decision or not at all.
+    """
+    from accounts.tasks import send_email  # accounts.tasks imports this module
+
+    # One line: a pickaxe name with CR/LF must not end the Subject header (Django refuses
+    # such a header, and mail servers would read the rest as headers of their own).
+    subject = " ".join(subject.split())[:300]
+    with transaction.atomic():
+        email, created = OutgoingEmail.objects.get_or_create(
+            key=key, defaults={"to": to, "subject": subject, "body": body}
+        )
+        if not created:
+            return None
+        send_email.enqueue(email_id=email.pk)
+    return email
+
+
+def send_queued_email(email_id):
+    """Send a queued email unless it was sent already; True when this call sent it.
+
+    The row stays locked from the check to the mark, with the SMTP conversation between
+    them: a second run of the task waits for the first, then finds the email sent. When the
+    mail server fails, the mark rolls back with the error and a retry sends the email. Only
+    a crash after the server accepted the message and before our commit can send it twice;
+    nothing can lose it.
+    """
+    with transaction.atomic():
+        email = OutgoingEmail.objects.select_for_update().get(pk=email_id)
+        if email.sent_at is not None:
+            return False
+        send_mail(email.subject, email.body, None, [email.to], fail_silently=False)
+        email.sent_at = timezone.now()
+        email.save(update_fields=["sent_at"])
+    return True

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import stripe
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts import plans
@@ -124,11 +124,16 @@ def verify_event(payload, signature):
 
 
 def receive_event(event):
-    """Store the event (a dict, as verify_event returns it) by id and apply it once.
+    """Store the event (a dict, as verify_event returns it) by id and queue its applying
+    (billing.tasks.apply_webhook_event), so the webhook answers at once, whatever Stripe's
+    API or the mail server are doing. A redelivery of an event not yet applied is queued
+    again (applying twice changes nothing); one applied already is left alone.
     Returns the stored WebhookEvent."""
+    from billing.tasks import apply_webhook_event  # billing.tasks imports this module
+
     data = event
     with transaction.atomic():
-        stored, created = WebhookEvent.objects.get_or_create(
+        stored, _ = WebhookEvent.objects.get_or_create(
             event_id=data["id"],
             defaults={
                 "type": data["type"],
@@ -136,7 +141,16 @@ def receive_event(event):
                 "payload": data,
             },
         )
-    if not created and stored.processed_at:
+        if stored.processed_at is None:
+            apply_webhook_event.enqueue(event_id=stored.event_id)
+    return stored
+
+
+def apply_received_event(event_id):
+    """Apply a stored event unless it was applied already (its task may run twice).
+    Raises stripe.StripeError when Stripe cannot be read; the event stays unapplied."""
+    stored = WebhookEvent.objects.get(event_id=event_id)
+    if stored.processed_at is not None:
         return stored
     return apply_event(stored)
 
@@ -144,6 +158,7 @@ def receive_event(event):
 def apply_event(stored):
     """Apply a stored event (again, for staff re-apply): re-sync its customer from Stripe."""
     obj = stored.payload["data"]["object"]
+    user = None
     if stored.type not in HANDLED_EVENTS:
         result = "ignored: not an event we act on"
     else:
@@ -155,9 +170,13 @@ def apply_event(stored):
             result = f"ignored: customer {customer_id} is not one of ours"
         else:
             result = sync_customer(user, stripe_event_id=stored.event_id)
-            if stored.type == "invoice.payment_failed":
-                _email(user, "Your payment failed", "billing/email/payment_failed.txt")
-    WebhookEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), result=result[:300])
+    with transaction.atomic():
+        if user is not None and stored.type == "invoice.payment_failed":
+            # Keyed by the event: a re-apply or a second run of the task emails once.
+            _email(
+                user, "Your payment failed", "billing/email/payment_failed.txt", key=f"payment-failed:{stored.event_id}"
+            )
+        WebhookEvent.objects.filter(pk=stored.pk).update(processed_at=timezone.now(), result=result[:300])
     stored.refresh_from_db()
     return stored
 
@@ -248,7 +267,9 @@ def apply_holdings(
             staff=staff,
         )
     if was_gold and not gold:
-        transaction.on_commit(lambda: _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt"))
+        # Queued in this transaction: the email exists exactly when the change is saved.
+        occasion = stripe_event_id or timezone.now().isoformat()
+        _email(user, "Your Gold plan has ended", "billing/email/gold_ended.txt", key=f"gold-ended:{user.pk}:{occasion}")
     return f"synced: {entitlement.describe()} ({status}), allowance {entitlement.allowance}"
 
 
@@ -270,14 +291,12 @@ def set_entitlement_by_staff(user, *, gold, packs_100, packs_250, staff=None):
         )
 
 
-def _email(user, subject, template):
-    from django.template.loader import render_to_string
-
+def _email(user, subject, template, *, key):
+    """Queue an email to the user (sent by a task, once per key)."""
     context = {
         "user": user,
         "billing_url": settings.SITE_URL.rstrip("/") + "/billing/",
         "free_plan": plans.FREE,
         "replenish_days": settings.CREDIT_REPLENISH_DAYS,
     }
-    body = render_to_string(template, context)
-    send_mail(subject, body, None, [user.email], fail_silently=False)
+    accounts.queue_email(key=key, to=user.email, subject=subject, body=render_to_string(template, context))

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "allauth",
     "allauth.account",
+    "django_tasks_db",  # the background tasks' queue, a table in this database
     "accounts",
     "credits",
     "billing",
@@ -172,11 +173,27 @@ if "EMAIL_URL" in env:
                 "password": _email.get("EMAIL_HOST_PASSWORD"),
                 "use_tls": _email.get("EMAIL_USE_TLS", False),
                 "use_ssl": _email.get("EMAIL_USE_SSL", False),
+                # Emails are sent by a task holding its email's row locked: a hung mail
+                # server must not hold it for long (the task retries later).
+                "timeout": env.float("EMAIL_TIMEOUT_SECONDS", default=20.0),
             },
         }
     }
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+
+# Background tasks (django.tasks): emails, applying Stripe webhook events, the stale-run
+# sweep. django-tasks-db keeps the queue in the database above, so any machine that
+# reaches it can run `manage.py db_worker`; no broker to run. Our tasks retry by
+# enqueueing themselves for later (accounts.tasks.retry_later), so the backend must
+# support run_after (Django's ImmediateBackend does not).
+TASKS = {
+    "default": {
+        "BACKEND": env("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in emails
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Pickaxe <noreply@localhost>")
 

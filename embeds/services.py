@@ -12,11 +12,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.defaultfilters import date as format_date
 from django.utils import timezone
 
+from accounts import services as accounts
 from credits.services import OutOfCredits
 from embeds.models import Embed, EmbedRun, new_token
 from pickaxes import services as pickaxe_services
@@ -189,23 +189,25 @@ def _tell_owner_once_a_day(embed, next_return_at, *, now):
         return
     embed.owner_emailed_at = now
     embed.save(update_fields=["owner_emailed_at"])
-    transaction.on_commit(lambda: _email_owner(embed, next_return_at))
+    # Queued in the caller's transaction and sent by a task: the visitor's request never
+    # waits for (or fails on) the mail server.
+    _email_owner(embed, next_return_at, key=f"embed-resting:{embed.pk}:{now.isoformat()}")
 
 
-def _email_owner(embed, next_return_at):
+def _email_owner(embed, next_return_at, *, key):
     pickaxe = embed.pickaxe
     when = (
         format_date(timezone.localtime(next_return_at), "j M \\a\\t H:i T")
         if next_return_at
         else "when you add credits"
     )
-    send_mail(
-        f"Your embedded pickaxe “{pickaxe.name}” is out of credits",
-        (
+    accounts.queue_email(
+        key=key,
+        to=pickaxe.owner.email,
+        subject=f"Your embedded pickaxe “{pickaxe.name}” is out of credits",
+        body=(
             f"Visitors of your embed of “{pickaxe.name}” are being told the tool is resting: your account "
             f"has no credits left. Your next credit comes back on {when}.\n\n"
             f"Plans and extra credits: {settings.SITE_URL.rstrip('/')}/billing/\n\n— Pickaxe"
         ),
-        None,
-        [pickaxe.owner.email],
     )

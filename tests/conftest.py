@@ -75,3 +75,11 @@ def pickaxe(db):
 def fast_password_hashing(settings):
     # Hashing strength is Django's concern; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def run_tasks(db):
+    """Run the background tasks that are due (tests/tasks.py); returns how many ran."""
+    from tests.tasks import run_due_tasks
+
+    return run_due_tasks

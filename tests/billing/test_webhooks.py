@@ -80,17 +80,14 @@ def test_a_late_created_event_after_deletion_does_not_bring_gold_back(deliver, f
     assert Entitlement.objects.get(user=user).gold is False
 
 
-def test_gold_ended_drops_the_allowance_and_used_credits_stay_used(
-    deliver, fake_stripe, settings, customer, user, django_capture_on_commit_callbacks
-):
+def test_gold_ended_drops_the_allowance_and_used_credits_stay_used(deliver, fake_stripe, settings, customer, user):
     subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
     deliver("customer.subscription.created", subscription)
     for _ in range(40):
         credit_services.spend(user)
     fake_stripe.delete_subscription(subscription["id"])
     mail.outbox.clear()
-    with django_capture_on_commit_callbacks(execute=True):
-        deliver("customer.subscription.deleted", fake_stripe.get_subscription(subscription["id"]))
+    deliver("customer.subscription.deleted", fake_stripe.get_subscription(subscription["id"]))
     assert credits.allowance(user) == FREE.allowance
     assert credits.balance(user) == FREE.allowance - 40 and credits.available(user) == 0
     assert [message.subject for message in mail.outbox] == ["Your Gold plan has ended"]
@@ -137,18 +134,6 @@ def test_events_for_customers_we_do_not_know_are_stored_and_ignored(deliver, fak
     response = deliver("customer.subscription.created", subscription)
     assert response.status_code == 200
     assert "not one of ours" in WebhookEvent.objects.get().result
-
-
-def test_stripe_down_while_applying_answers_503_and_a_redelivery_applies_it(
-    deliver, fake_stripe, settings, customer, user
-):
-    subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
-    fake_stripe.fail(500, path=r"^/v1/subscriptions$")
-    assert deliver("customer.subscription.created", subscription, event_id="evt_retry").status_code == 503
-    assert WebhookEvent.objects.get().processed_at is None
-    fake_stripe.failures.clear()
-    assert deliver("customer.subscription.created", subscription, event_id="evt_retry").status_code == 200
-    assert credits.allowance(user) == GOLD.allowance
 
 
 def test_staff_setting_an_entitlement_resyncs_the_allowance(user):

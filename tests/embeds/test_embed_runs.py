@@ -108,21 +108,19 @@ def test_embed_runs_per_owner_per_minute_are_capped(embed, fake_openai, settings
     assert Run.objects.count() == 3
 
 
-def test_owner_out_of_credits_visitors_see_a_neutral_message_and_one_email_a_day(
-    embed, fake_openai, django_capture_on_commit_callbacks
-):
+def test_owner_out_of_credits_visitors_see_a_neutral_message_and_one_email_a_day(embed, fake_openai, run_tasks):
     owner = embed.pickaxe.owner
     credit_services.set_allowance(owner, 0, reason="test")
     for _ in range(5):
-        with django_capture_on_commit_callbacks(execute=True):
-            html = run_embed(Client(), embed).content.decode()
+        html = run_embed(Client(), embed).content.decode()
+        run_tasks()
         assert "This tool is resting. Please try again later." in html
         assert "credit" not in html.lower() and owner.email not in html
     assert not fake_openai.requests
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [owner.email]
     with time_machine.travel(timezone.now() + timedelta(days=1, minutes=1)):
-        with django_capture_on_commit_callbacks(execute=True):
-            run_embed(Client(), embed)
+        run_embed(Client(), embed)
+        run_tasks()
     assert len(mail.outbox) == 2
 
 

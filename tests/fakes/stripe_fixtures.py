@@ -6,6 +6,7 @@ import pytest
 from accounts import plans
 from billing.models import StripeCustomer
 from tests.fakes.stripe_server import FakeStripeServer
+from tests.tasks import run_due_tasks
 
 
 @pytest.fixture
@@ -46,14 +47,21 @@ def customer(fake_stripe, user):
 
 @pytest.fixture
 def deliver(db, client, fake_stripe, settings):
-    """Send a signed event to the webhook view, as Stripe would; returns the response."""
+    """Send a signed event to the webhook view, as Stripe would; returns the response.
 
-    def send(event_type, obj, *, event_id=None, secret=None, created=None):
+    Then the due background tasks run, as a worker would pick them up (the webhook only
+    stores the event; its task applies it). `run_tasks=False` leaves them queued.
+    """
+
+    def send(event_type, obj, *, event_id=None, secret=None, created=None, run_tasks=True):
         payload, signature = fake_stripe.webhook(
             event_type, obj, secret=secret or settings.STRIPE_WEBHOOK_SECRET, event_id=event_id, created=created
         )
-        return client.post(
+        response = client.post(
             "/billing/webhook/", payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
         )
+        if run_tasks:
+            run_due_tasks()
+        return response
 
     return send
