@@ -3,6 +3,7 @@
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAIServer
+from tests.fakes.smtp_server import SMTPSink
 
 
 @pytest.fixture
@@ -13,3 +14,18 @@ def fake_openai(settings):
     settings.OPENAI_BASE_URL = server.url + "/v1"
     yield server
     server.stop()
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A local SMTP server that the settings send mail to; it refuses connections until
+    `smtp_sink.start()` (the mail server is down), and keeps what it accepts in `.messages`."""
+    sink = SMTPSink()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": sink.port, "timeout": 5},
+        }
+    }
+    yield sink
+    sink.stop()
