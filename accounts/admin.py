@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 
-from accounts.models import User
+from accounts.models import OutgoingEmail, User
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -33,3 +33,18 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = [
         (None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]}),
     ]
+
+
+@admin.register(OutgoingEmail)
+class OutgoingEmailAdmin(admin.ModelAdmin):
+    """Read-only: what was emailed to whom, and what still waits for the mail server."""
+
+    list_display = ["created_at", "to", "subject", "sent_at"]
+    search_fields = ["to", "key"]
+    readonly_fields = ["key", "to", "subject", "body", "created_at", "sent_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
