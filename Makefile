@@ -19,13 +19,15 @@ install: $(STAMP)
 # A worker (manage.py db_worker) runs beside the web server, as the Procfile's `worker:` does
 # in production: emails, Stripe events and the stale-run sweep take the same path here as
 # there, and a demo that ran tasks in-process would hide a worker that cannot start. A
-# loop queues the sweep every minute, as cron does in production. Ctrl-C stops all three.
+# loop queues the sweep (and requeues tasks of a dead worker) every minute, as cron does in
+# production. Ctrl-C stops all three.
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_data
 	@trap 'kill $$worker $$sweeper 2>/dev/null' EXIT; \
 	$(PY) manage.py db_worker --no-startup-delay & worker=$$!; \
-	while sleep 60; do $(PY) manage.py close_stale_runs --enqueue >/dev/null; done & sweeper=$$!; \
+	while sleep 60; do $(PY) manage.py close_stale_runs --enqueue >/dev/null; \
+		$(PY) manage.py requeue_abandoned_tasks >/dev/null; done & sweeper=$$!; \
 	$(PY) -m uvicorn config.asgi:application --host 127.0.0.1 --port 8000 --reload --reload-dir config --reload-dir accounts --reload-dir credits --reload-dir billing --reload-dir pickaxes --reload-dir embeds --reload-dir templates
 
 test: install

@@ -1,12 +1,14 @@
-"""Background tasks (django.tasks) of accounts: sending the emails users get, and the
-retry with backoff that every app's tasks use (accounts sits below every other app, so
-each may import it)."""
+"""Background tasks (django.tasks) of accounts: sending the emails users get; and what
+every app's tasks rely on (accounts sits below every other app, so each may import it):
+the retry with backoff, and the requeue of tasks whose worker died."""
 
 import logging
 from datetime import timedelta
 
-from django.tasks import task
+from django.db import transaction
+from django.tasks import TaskResultStatus, task
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from accounts import services
 
@@ -18,6 +20,9 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_AFTER = timedelta(seconds=30)
 LONGEST_RETRY_AFTER = timedelta(hours=1)
 MAX_ATTEMPTS = 14
+# Longer than any of our tasks runs (a send times out after EMAIL_TIMEOUT_SECONDS, a Stripe
+# read after the SDK's timeouts and retries): a task "running" for longer lost its worker.
+ABANDONED_AFTER = timedelta(minutes=10)
 
 
 def retry_later(a_task, *, attempt, **kwargs):
@@ -29,6 +34,31 @@ def retry_later(a_task, *, attempt, **kwargs):
     delay = min(FIRST_RETRY_AFTER * 2 ** (attempt - 1), LONGEST_RETRY_AFTER)
     a_task.using(run_after=timezone.now() + delay).enqueue(attempt=attempt + 1, **kwargs)
     return True
+
+
+def requeue_abandoned_tasks():
+    """Queue again the tasks whose worker died mid-task (kill -9, a lost machine): the queue
+    would leave them "running" for ever. Each is marked failed and queued anew with the same
+    arguments; every task of ours is idempotent, so one that did finish costs nothing more.
+    Returns how many were queued again."""
+    requeued = 0
+    abandoned = DBTaskResult.objects.filter(
+        status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - ABANDONED_AFTER
+    )
+    for result in abandoned:
+        with transaction.atomic():
+            # Conditional: of two sweeps at once, one requeues it.
+            claimed = DBTaskResult.objects.filter(pk=result.pk, status=TaskResultStatus.RUNNING).update(
+                status=TaskResultStatus.FAILED,
+                finished_at=timezone.now(),
+                exception_class_path="accounts.tasks.AbandonedTask",
+                traceback="Its worker stopped while it ran; queued again.",
+            )
+            if claimed:
+                log.warning("Task %s (%s) lost its worker; queued again", result.pk, result.task_path)
+                result.task.enqueue(*result.args_kwargs["args"], **result.args_kwargs["kwargs"])
+                requeued += 1
+    return requeued
 
 
 @task

@@ -41,3 +41,27 @@ def test_the_db_worker_sends_a_queued_email_once_and_runs_the_sweep(keep_signal_
     send_email.enqueue(email_id=email.pk)
     call_command("db_worker", "--batch", "--no-reload", "--no-startup-delay", "--interval", "0", verbosity=0)
     assert len(mail.outbox) == 1
+
+
+def test_an_email_task_whose_worker_died_mid_send_is_queued_again_and_sends_once(db, run_tasks):
+    from datetime import timedelta
+    from io import StringIO
+
+    import time_machine
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from accounts.tasks import ABANDONED_AFTER
+
+    services.queue_email(key="lost:1", to="owner@example.com", subject="Hello", body="Body.")
+    DBTaskResult.objects.get().claim("a-worker-that-was-killed")  # "running", and nobody runs it
+
+    out = StringIO()
+    call_command("requeue_abandoned_tasks", stdout=out)
+    assert "Queued 0 abandoned tasks again." in out.getvalue()  # it may still be running
+    with time_machine.travel(timezone.now() + ABANDONED_AFTER + timedelta(seconds=1)):
+        call_command("requeue_abandoned_tasks", stdout=out)
+        assert "Queued 1 abandoned task again." in out.getvalue()
+        call_command("requeue_abandoned_tasks", stdout=out)  # once only
+        assert run_tasks() == 1
+    assert len(mail.outbox) == 1
