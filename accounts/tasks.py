@@ -5,6 +5,7 @@ the retry with backoff, and the requeue of tasks whose worker died."""
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.tasks import TaskResultStatus, task
 from django.utils import timezone
@@ -20,9 +21,13 @@ log = logging.getLogger(__name__)
 FIRST_RETRY_AFTER = timedelta(seconds=30)
 LONGEST_RETRY_AFTER = timedelta(hours=1)
 MAX_ATTEMPTS = 14
-# Longer than any of our tasks runs (a send times out after EMAIL_TIMEOUT_SECONDS, a Stripe
-# read after the SDK's timeouts and retries): a task "running" for longer lost its worker.
-ABANDONED_AFTER = timedelta(minutes=10)
+
+
+def abandoned_after():
+    """Longer than any of our tasks runs (a send times out after EMAIL_TIMEOUT_SECONDS, a
+    Stripe read after the SDK's timeouts and retries): a task "running" for longer lost its
+    worker (TASKS_ABANDONED_AFTER_SECONDS, default 10 minutes)."""
+    return timedelta(seconds=settings.TASKS_ABANDONED_AFTER_SECONDS)
 
 
 def retry_later(a_task, *, attempt, **kwargs):
@@ -43,7 +48,7 @@ def requeue_abandoned_tasks():
     Returns how many were queued again."""
     requeued = 0
     abandoned = DBTaskResult.objects.filter(
-        status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - ABANDONED_AFTER
+        status=TaskResultStatus.RUNNING, started_at__lt=timezone.now() - abandoned_after()
     )
     for result in abandoned:
         with transaction.atomic():

@@ -193,6 +193,8 @@ TASKS = {
         "QUEUES": ["default"],
     }
 }
+# A task "running" longer than this lost its worker; `manage.py requeue_abandoned_tasks` queues it again.
+TASKS_ABANDONED_AFTER_SECONDS = env.float("TASKS_ABANDONED_AFTER_SECONDS", default=600)
 
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")  # for links in emails
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Pickaxe <noreply@localhost>")

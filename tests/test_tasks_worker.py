@@ -51,7 +51,7 @@ def test_an_email_task_whose_worker_died_mid_send_is_queued_again_and_sends_once
     from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
 
-    from accounts.tasks import ABANDONED_AFTER
+    from accounts.tasks import abandoned_after
 
     services.queue_email(key="lost:1", to="owner@example.com", subject="Hello", body="Body.")
     DBTaskResult.objects.get().claim("a-worker-that-was-killed")  # "running", and nobody runs it
@@ -59,7 +59,7 @@ def test_an_email_task_whose_worker_died_mid_send_is_queued_again_and_sends_once
     out = StringIO()
     call_command("requeue_abandoned_tasks", stdout=out)
     assert "Queued 0 abandoned tasks again." in out.getvalue()  # it may still be running
-    with time_machine.travel(timezone.now() + ABANDONED_AFTER + timedelta(seconds=1)):
+    with time_machine.travel(timezone.now() + abandoned_after() + timedelta(seconds=1)):
         call_command("requeue_abandoned_tasks", stdout=out)
         assert "Queued 1 abandoned task again." in out.getvalue()
         call_command("requeue_abandoned_tasks", stdout=out)  # once only

@@ -5,11 +5,15 @@ smtpd any more). Enough of RFC 5321 for smtplib and Django's SMTP backend: no TL
     sink.port                    # connections are refused until start()
     sink.start(); ...; sink.stop()
     sink.messages                # each accepted message: {"from", "to", "data"}
+    sink.accept_after = 5.0      # a slow server: hold each message this long before the
+                                 # 250 that accepts it (a client gone by then delivered nothing)
+    sink.holding                 # set while a message is held
 """
 
 import socket
 import socketserver
 import threading
+import time
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -35,13 +39,31 @@ class _Handler(socketserver.StreamRequestHandler):
                 data = []
                 while (part := self.rfile.readline()) not in (b".\r\n", b""):
                     data.append(part)
-                self.server.sink.messages.append({**envelope, "data": b"".join(data).decode(errors="replace")})
+                sink = self.server.sink
+                if sink.accept_after:
+                    sink.holding.set()
+                    time.sleep(sink.accept_after)
+                    sink.holding.clear()
+                    if self._client_gone():
+                        return  # never accepted: the client did not see a 250
+                sink.messages.append({**envelope, "data": b"".join(data).decode(errors="replace")})
                 self.reply("250 OK: queued")
             elif verb == "QUIT":
                 self.reply("221 Bye")
                 return
             else:  # RSET, NOOP and anything else
                 self.reply("250 OK")
+
+    def _client_gone(self):
+        self.connection.setblocking(False)
+        try:
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False  # nothing to read, still connected
+        except OSError:
+            return True
+        finally:
+            self.connection.setblocking(True)
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -55,6 +77,8 @@ class SMTPSink:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
         self.messages = []
+        self.accept_after = 0.0
+        self.holding = threading.Event()
         self._server = None
 
     def start(self):

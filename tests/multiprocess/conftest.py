@@ -131,7 +131,7 @@ def web_processes(shared_database, slow_model, tmp_path):
         "CACHE_KEY_PREFIX": prefix,
         "OPENAI_API_KEY": "sk-test",
         "OPENAI_BASE_URL": f"{slow_model.url}/v1",
-        "RUN_LEASE_SECONDS": "2",
+        "RUN_LEASE_SECONDS": "3",
         "RUN_OUTPUT_KEPT_EVERY_SECONDS": "0.3",
         "LOG_LEVEL": "WARNING",
     }

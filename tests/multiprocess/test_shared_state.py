@@ -2,12 +2,17 @@
 learns, the other knows; a process killed mid-run leaves nothing lost or charged wrongly."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import httpx2 as httpx
 import pytest
 
-from tests.multiprocess.conftest import Browser, manage, run_sql
+from tests.fakes.smtp_server import SMTPSink
+from tests.multiprocess.conftest import ROOT, Browser, manage, run_sql
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.django_db]
 
@@ -91,8 +96,9 @@ def test_a_process_killed_mid_stream_leaves_its_run_to_the_sweep_with_the_output
 
     ((status, output, refunded),) = run_sql(env["DATABASE_URL"], "SELECT status, output, refunded FROM pickaxes_run")
     assert status == "running" and output, "the output should be stored as it streams"
-    assert manage(env, "close_stale_runs").stdout.strip() == "Closed 0 stale runs.", "the lease has not lapsed yet"
-    time.sleep(2.5)  # RUN_LEASE_SECONDS=2: nobody renews it any more
+    (lease_holds,) = run_sql(env["DATABASE_URL"], "SELECT lease_until > now() FROM pickaxes_run")[0]
+    assert lease_holds, "the lease was renewed while the process lived"
+    time.sleep(float(env["RUN_LEASE_SECONDS"]) + 0.5)  # nobody renews it any more
     assert manage(env, "close_stale_runs").stdout.strip() == "Closed 1 stale run."
     ((status, kept, refunded),) = run_sql(env["DATABASE_URL"], "SELECT status, output, refunded FROM pickaxes_run")
     assert (status, refunded) == ("failed", False)
@@ -103,3 +109,59 @@ def test_a_process_killed_mid_stream_leaves_its_run_to_the_sweep_with_the_output
         "ON u.id = a.user_id WHERE u.email = 'reader@example.com'",
     )[0][0]
     assert balance == 24  # charged: the reader saw output
+
+
+def test_a_worker_killed_while_it_sends_an_email_leaves_it_sent_exactly_once_after_a_restart(shared_database, tmp_path):
+    sink = SMTPSink()
+    sink.accept_after = 30.0  # the first try is held until its worker is killed
+    sink.start()
+    env = {
+        **os.environ,
+        "DATABASE_URL": shared_database,
+        "EMAIL_URL": f"smtp://127.0.0.1:{sink.port}",
+        "TASKS_ABANDONED_AFTER_SECONDS": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    queued = manage(env, "shell", "-c", QUEUE_EMAIL)
+    assert queued.returncode == 0, queued.stderr
+    log = open(tmp_path / "worker.log", "ab")
+    try:
+        worker = start_worker(env, log)
+        assert sink.holding.wait(30), "the worker never reached the mail server"
+        os.killpg(worker.pid, signal.SIGKILL)  # mid-conversation, before the server accepted
+        worker.wait(10)
+        sink.accept_after = 0.0
+        time.sleep(1.5)  # past TASKS_ABANDONED_AFTER_SECONDS
+        assert manage(env, "requeue_abandoned_tasks").stdout.strip() == "Queued 1 abandoned task again."
+        worker = start_worker(env, log)
+        deadline = time.monotonic() + 30
+        while not sink.messages and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)  # time for a second send, if there were one
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        log.close()
+        sink.stop()
+    assert [m["to"] for m in sink.messages] == [["<someone@example.com>"]]
+    assert run_sql(shared_database, "SELECT sent_at IS NOT NULL FROM accounts_outgoingemail") == [(True,)]
+
+
+QUEUE_EMAIL = """
+from django.db import transaction
+from accounts.services import queue_email
+with transaction.atomic():
+    queue_email(key="test:once", to="someone@example.com", subject="Once", body="Exactly once.")
+"""
+
+
+def start_worker(env, log):
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--no-startup-delay", "--interval", "0.2"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )

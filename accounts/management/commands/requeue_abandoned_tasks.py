@@ -2,11 +2,11 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.tasks import ABANDONED_AFTER, requeue_abandoned_tasks
+from accounts.tasks import requeue_abandoned_tasks
 
 
 class Command(BaseCommand):
-    help = f"Queue again the background tasks left running longer than {ABANDONED_AFTER} (their worker died)."
+    help = "Queue again the background tasks left running past TASKS_ABANDONED_AFTER_SECONDS (their worker died)."
 
     def handle(self, *args, **options):
         requeued = requeue_abandoned_tasks()
