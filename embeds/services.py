@@ -7,6 +7,7 @@ embed row, so the limits hold exactly across any number of web processes.
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import timedelta
 
@@ -42,8 +43,19 @@ def rotate_token(embed):
     return embed
 
 
+VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
 def new_visitor_id():
     return secrets.token_hex(16)
+
+
+def visitor_id_from_cookie(value):
+    """The visitor id the cookie carries when it has the form new_visitor_id() issues;
+    else a new one. The cookie comes from the browser, so anything else is not ours."""
+    if value and VISITOR_ID.match(value):
+        return value
+    return new_visitor_id()
 
 
 def issue_form_token(embed, *, visitor_id, parent_host):

@@ -66,7 +66,7 @@ def embed(request, token):
         and not services.host_allowed(embed, parent_host)
     ):
         return _frame_policy(HttpResponseForbidden("This tool is not available on this website."), embed)
-    visitor_id = request.COOKIES.get(VISITOR_COOKIE) or services.new_visitor_id()
+    visitor_id = services.visitor_id_from_cookie(request.COOKIES.get(VISITOR_COOKIE))
     form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
     response = _render(request, embed, form, embed_token=token)

@@ -196,3 +196,20 @@ def test_embed_runs_show_on_the_owners_usage_page_and_distinct_visitors_on_the_e
     assert 'class="bar-embed"' in html
     html = owner.get(f"/studio/{embed.pickaxe.slug}/embed/").content.decode()
     assert "2 distinct visitors in the last 30 days" in html
+
+
+@pytest.mark.parametrize("cookie", ["x" * 200, "<script>", "ABCDEF0123456789abcdef0123456789", "a" * 31])
+def test_visitor_cookie_only_the_format_the_site_issues_is_accepted_else_a_new_id(client, embed, fake_openai, cookie):
+    client.cookies["pkx_visitor"] = cookie
+    response = client.get(f"/e/{embed.token}/")
+    issued = response.headers["Set-Cookie"].split(";", 1)[0].split("=", 1)[1]
+    assert issued != cookie and len(issued) == 32 and int(issued, 16) >= 0
+    client.cookies["pkx_visitor"] = issued
+    assert "Hello from the fake model" in run_embed(client, embed).content.decode()
+    assert Run.objects.get().embed_run.visitor_id == issued
+
+
+def test_visitor_cookie_the_site_issued_is_kept(client, embed, fake_openai):
+    _, fields = embed_form(client, embed)
+    issued = client.cookies["pkx_visitor"].value
+    assert client.get(f"/e/{embed.token}/").headers["Set-Cookie"].startswith(f"pkx_visitor={issued};")
