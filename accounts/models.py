@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from accounts import plans
+from accounts.validators import single_line
 
 
 class UserManager(BaseUserManager):
@@ -40,7 +41,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         GOLD = plans.GOLD.code, plans.GOLD.name
 
     email = models.EmailField("email address", unique=True)
-    name = models.CharField(max_length=150, blank=True)
+    name = models.CharField(max_length=150, blank=True, validators=[single_line])
     is_staff = models.BooleanField(default=False, help_text="Can log in to the admin site.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.utils.text import slugify
 
+from accounts.validators import lines_of_text, single_line
 from pickaxes.models import InputField, Pickaxe
 from pickaxes.services import template_problems
 
@@ -120,8 +121,14 @@ def run_form_class(pickaxe):
                 choices = [("", "—")] + choices
             form_fields[field.key] = forms.ChoiceField(choices=choices, **options)
         else:
-            widget = forms.Textarea(attrs={"rows": 5}) if field.kind == InputField.Kind.LONG_TEXT else None
-            form_fields[field.key] = forms.CharField(max_length=field.max_length, widget=widget, strip=True, **options)
+            long = field.kind == InputField.Kind.LONG_TEXT
+            form_fields[field.key] = forms.CharField(
+                max_length=field.max_length,
+                widget=forms.Textarea(attrs={"rows": 5}) if long else None,
+                validators=[lines_of_text if long else single_line],
+                strip=True,
+                **options,
+            )
     form_fields["submission_key"] = forms.RegexField(
         regex=r"^[A-Za-z0-9_-]{16,64}$",
         widget=forms.HiddenInput,

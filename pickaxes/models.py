@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from accounts.validators import lines_of_text, single_line
+
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*\}\}")
 
 
@@ -18,9 +20,9 @@ class Pickaxe(models.Model):
         PRIVATE = "private", "Private: only you"
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pickaxes")
-    name = models.CharField(max_length=80)
+    name = models.CharField(max_length=80, validators=[single_line])
     slug = models.SlugField(max_length=90, unique=True)
-    description = models.CharField(max_length=300, blank=True)
+    description = models.CharField(max_length=300, blank=True, validators=[single_line])
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
     system_instructions = models.TextField(
         blank=True, max_length=8000, help_text="Hidden from users: how the model should behave."
@@ -69,7 +71,7 @@ class InputField(models.Model):
 
     pickaxe = models.ForeignKey(Pickaxe, on_delete=models.CASCADE, related_name="fields")
     position = models.PositiveSmallIntegerField(default=0)
-    label = models.CharField(max_length=80)
+    label = models.CharField(max_length=80, validators=[single_line])
     key = models.CharField(
         max_length=40,
         validators=[
@@ -85,8 +87,8 @@ class InputField(models.Model):
     max_length = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(8000)]
     )
-    choices = models.TextField(blank=True, help_text="For a choice: one option per line.")
-    help_text = models.CharField(max_length=200, blank=True)
+    choices = models.TextField(blank=True, validators=[lines_of_text], help_text="For a choice: one option per line.")
+    help_text = models.CharField(max_length=200, blank=True, validators=[single_line])
 
     class Meta:
         ordering = ["position", "id"]

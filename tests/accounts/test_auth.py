@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 
@@ -76,3 +77,15 @@ def test_email_verification_when_switched_on(client, db, settings):
     )
     assert len(mail.outbox) == 1 and "verify@example.com" in mail.outbox[0].to
     assert client.get("/account/").status_code == 302  # not signed in until verified
+
+
+def test_control_characters_in_a_users_name_are_refused(db):
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import User
+
+    user = User(email="someone@example.com", name="Ann\r\nBcc: all@example.com")
+    user.set_unusable_password()
+    with pytest.raises(ValidationError) as refused:
+        user.full_clean()
+    assert "name" in refused.value.message_dict

@@ -125,3 +125,31 @@ def test_edit_page_has_a_test_button(client, creator):
     client.post("/studio/new/", editor_data())
     html = client.get("/studio/haiku-maker/").content.decode()
     assert 'name="mode" value="test"' in html and ">Test</button>" in html
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "Haiku\r\nBcc: everyone@example.com"},
+        {"name": "Haiku\x1b[31m"},
+        {"description": "Three lines\nabout anything."},
+        {"fields-0-label": "Sub\nject"},
+        {"fields-0-help_text": "One\rword"},
+        {"fields-1-choices": "calm\nstor\x07my"},
+    ],
+)
+def test_control_characters_in_names_and_single_line_fields_are_refused(client, creator, overrides):
+    response = client.post("/studio/new/", editor_data(**overrides))
+    assert response.status_code == 200
+    assert "control characters" in response.content.decode()
+    assert not Pickaxe.objects.exists()
+
+
+def test_control_characters_in_a_short_text_input_are_refused_before_any_charge(client, creator, fake_openai):
+    from credits import selectors as credits
+    from tests.pickaxes.conftest import post_run
+
+    pickaxe = PickaxeFactory()
+    response = post_run(client, pickaxe, topic="the sea\r\nand more")
+    assert response.status_code == 400 and "control characters" in response.content.decode()
+    assert credits.balance(creator) == 25 and not fake_openai.requests

@@ -1,0 +1,21 @@
+"""Validators for text people type that other people (and emails) show."""
+
+from django.core.validators import RegexValidator
+
+# A name or any other one-line text never holds control characters: a line break in a
+# pickaxe's name would break the header of an email that quotes it, and the others
+# (NUL, escape, …) only ever arrive by mistake or on purpose.
+single_line = RegexValidator(
+    r"[\x00-\x1f\x7f]",
+    "Use a single line of text, without line breaks or other control characters.",
+    code="control_characters",
+    inverse_match=True,
+)
+
+# Text of several lines (the options of a choice, one a line) may break lines, nothing else.
+lines_of_text = RegexValidator(
+    r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]",
+    "Remove the control characters from this text.",
+    code="control_characters",
+    inverse_match=True,
+)
