@@ -252,6 +252,11 @@ if not OPENAI_API_KEY and not ALLOW_DEMO_MODEL:
     raise ImproperlyConfigured(
         "OPENAI_API_KEY is not set. Set it, or set ALLOW_DEMO_MODEL=true to run on the offline demo model."
     )
+# Run inputs: the most characters one text input takes (a field's own limit can only be
+# lower), and the most the rendered prompt may have. A run costs one credit whatever its
+# size, so the server bounds the size.
+RUN_INPUT_MAX_CHARS = env.int("RUN_INPUT_MAX_CHARS", default=8000)
+RUN_PROMPT_MAX_CHARS = env.int("RUN_PROMPT_MAX_CHARS", default=8000)
 # Stripe. Without a secret key the site runs and the plans page says payments are off.
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")

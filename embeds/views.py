@@ -15,7 +15,7 @@ from embeds.forms import EmbedSettingsForm
 from embeds.models import Embed
 from pickaxes import results, running
 from pickaxes import selectors as pickaxe_selectors
-from pickaxes.forms import run_form_class
+from pickaxes.forms import run_form_class, run_inputs
 from pickaxes.models import InputField
 
 VISITOR_COOKIE = "pkx_visitor"
@@ -95,7 +95,7 @@ def embed_run(request, token):
     if not form.is_valid():
         return _answer(request, embed, form, running.finished(results.form_errors(form)), wants_stream, status=400)
 
-    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
+    inputs = run_inputs(form.cleaned_data)
     try:
         started = services.start_embed_run(
             embed=embed,

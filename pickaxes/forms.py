@@ -4,7 +4,7 @@ from django.utils.text import slugify
 
 from accounts.validators import lines_of_text, single_line
 from pickaxes.models import InputField, Pickaxe
-from pickaxes.services import template_problems
+from pickaxes.services import field_max_chars, prompt_size_problem, template_problems
 
 
 class PickaxeForm(forms.ModelForm):
@@ -108,6 +108,25 @@ class PickaxeEditor:
         return valid and not self.problems
 
 
+class RunForm(forms.Form):
+    """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe)."""
+
+    pickaxe = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if not self.errors:
+            problem = prompt_size_problem(self.pickaxe.prompt_template, run_inputs(cleaned))
+            if problem:
+                raise forms.ValidationError(problem, code="prompt_too_long")
+        return cleaned
+
+
+def run_inputs(cleaned_data):
+    """The inputs as a run stores them and the prompt receives them: text, by field key."""
+    return {key: str(value) for key, value in cleaned_data.items() if key != "submission_key"}
+
+
 def run_form_class(pickaxe):
     """A form class for running `pickaxe`: one form field per input field, in order."""
     form_fields = {}
@@ -123,7 +142,7 @@ def run_form_class(pickaxe):
         else:
             long = field.kind == InputField.Kind.LONG_TEXT
             form_fields[field.key] = forms.CharField(
-                max_length=field.max_length,
+                max_length=field_max_chars(field.max_length),
                 widget=forms.Textarea(attrs={"rows": 5}) if long else None,
                 validators=[lines_of_text if long else single_line],
                 strip=True,
@@ -134,4 +153,4 @@ def run_form_class(pickaxe):
         widget=forms.HiddenInput,
         error_messages={"invalid": "Reload the page and try again."},
     )
-    return type("RunForm", (forms.Form,), form_fields)
+    return type("RunForm", (RunForm,), {"pickaxe": pickaxe, **form_fields})

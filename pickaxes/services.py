@@ -30,6 +30,24 @@ def render_prompt(template, values):
     return PLACEHOLDER.sub(lambda match: str(values.get(match.group(1), "")), template)
 
 
+def field_max_chars(max_length):
+    """The most characters a run's text input takes: the field's own limit within the
+    site-wide RUN_INPUT_MAX_CHARS (a field with no limit gets the site's)."""
+    cap = settings.RUN_INPUT_MAX_CHARS
+    return min(max_length, cap) if max_length else cap
+
+
+def prompt_size_problem(template, values):
+    """Why the prompt these inputs make is too long to send (RUN_PROMPT_MAX_CHARS), or "".
+
+    Checked before anything is charged: each run costs one credit whatever its size, so
+    the size is bounded here instead."""
+    size, cap = len(render_prompt(template, values)), settings.RUN_PROMPT_MAX_CHARS
+    if size <= cap:
+        return ""
+    return f"The inputs make a prompt of {size:,} characters; this tool takes at most {cap:,}. Shorten them."
+
+
 def template_problems(template, keys):
     """What is wrong between a template and its fields' keys, as messages (empty if fine)."""
     problems = []

@@ -15,7 +15,7 @@ from accounts.models import OwnApiKey
 from credits import selectors as credit_selectors
 from credits.services import OutOfCredits
 from pickaxes import charts, results, running, selectors, services
-from pickaxes.forms import PickaxeEditor, run_form_class
+from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
 
@@ -82,7 +82,7 @@ def run(request, slug):
             return running.stream(running.finished(results.form_errors(form)))
         return _render_page(request, pickaxe, form, status=400)
 
-    inputs = {key: str(value) for key, value in form.cleaned_data.items() if key != "submission_key"}
+    inputs = run_inputs(form.cleaned_data)
     try:
         started = services.start_site_run(
             pickaxe=pickaxe,
@@ -114,7 +114,9 @@ def _remember_inputs(request, pickaxe):
     """An anonymous visitor's inputs wait in the session while they log in."""
     fields = {field.key for field in pickaxe.fields.all()}
     pending = request.session.get(PENDING_INPUTS, {})
-    pending[pickaxe.slug] = {key: request.POST[key][:8000] for key in fields if key in request.POST}
+    pending[pickaxe.slug] = {
+        key: request.POST[key][: services.field_max_chars(None)] for key in fields if key in request.POST
+    }
     request.session[PENDING_INPUTS] = pending
 
 
