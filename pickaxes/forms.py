@@ -52,7 +52,18 @@ class PickaxeForm(forms.ModelForm):
 class InputFieldForm(forms.ModelForm):
     class Meta:
         model = InputField
-        fields = ["label", "key", "kind", "required", "max_length", "choices", "help_text", "position"]
+        fields = [
+            "label",
+            "key",
+            "kind",
+            "required",
+            "max_length",
+            "min_value",
+            "max_value",
+            "choices",
+            "help_text",
+            "position",
+        ]
         widgets = {
             "choices": forms.Textarea(attrs={"rows": 3}),
             "position": forms.HiddenInput(attrs={"data-position": ""}),
@@ -64,6 +75,9 @@ class InputFieldForm(forms.ModelForm):
             options = [line.strip() for line in (cleaned.get("choices") or "").splitlines() if line.strip()]
             if len(options) < 2:
                 self.add_error("choices", "A choice needs at least two options, one per line.")
+        low, high = cleaned.get("min_value"), cleaned.get("max_value")
+        if low is not None and high is not None and low > high:
+            self.add_error("max_value", "The largest number must not be below the smallest.")
         return cleaned
 
 
@@ -127,13 +141,27 @@ def run_inputs(cleaned_data):
     return {key: str(value) for key, value in cleaned_data.items() if key != "submission_key"}
 
 
+def number_field(field, options):
+    """A number input within the field's bounds: checked on the server, and shown in the
+    form (the input's min and max, and the range under it when it has no help text)."""
+    low, high = field.min_value, field.max_value
+    if not options["help_text"] and (low is not None or high is not None):
+        if low is not None and high is not None:
+            options["help_text"] = f"From {low.normalize():f} to {high.normalize():f}."
+        elif low is not None:
+            options["help_text"] = f"At least {low.normalize():f}."
+        else:
+            options["help_text"] = f"At most {high.normalize():f}."
+    return forms.DecimalField(min_value=low, max_value=high, max_digits=20, decimal_places=6, **options)
+
+
 def run_form_class(pickaxe):
     """A form class for running `pickaxe`: one form field per input field, in order."""
     form_fields = {}
     for field in pickaxe.fields.all():
         options = {"label": field.label, "required": field.required, "help_text": field.help_text}
         if field.kind == InputField.Kind.NUMBER:
-            form_fields[field.key] = forms.DecimalField(**options)
+            form_fields[field.key] = number_field(field, options)
         elif field.kind == InputField.Kind.CHOICE:
             choices = [(choice, choice) for choice in field.choice_list()]
             if not field.required:

@@ -87,6 +87,9 @@ class InputField(models.Model):
     max_length = models.PositiveIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(8000)]
     )
+    # For a number: the smallest and largest value a run accepts (empty: no bound).
+    min_value = models.DecimalField("smallest number", max_digits=15, decimal_places=4, null=True, blank=True)
+    max_value = models.DecimalField("largest number", max_digits=15, decimal_places=4, null=True, blank=True)
     choices = models.TextField(blank=True, validators=[lines_of_text], help_text="For a choice: one option per line.")
     help_text = models.CharField(max_length=200, blank=True, validators=[single_line])
 

@@ -37,11 +37,13 @@
     renumber();
   });
 
-  // Options only matter for a choice: show them for choice fields alone.
+  // Options only matter for a choice, bounds for a number: show each for its kind alone.
   function showChoices(row) {
     var kind = row.querySelector("select[name$='-kind']");
     var choices = row.querySelector("[data-choices]");
+    var bounds = row.querySelector("[data-number-bounds]");
     if (kind && choices) choices.hidden = kind.value !== "choice";
+    if (kind && bounds) bounds.hidden = kind.value !== "number";
   }
 
   list.addEventListener("change", function (event) {
