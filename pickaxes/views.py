@@ -193,31 +193,6 @@ def studio_usage_csv(request, slug):
     response = HttpResponse(content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{pickaxe.slug}-runs.csv"'
     writer = csv.writer(response)
-    writer.writerow(
-        [
-            "started_at",
-            "source",
-            "status",
-            "payer",
-            "model",
-            "prompt_tokens",
-            "completion_tokens",
-            "latency_ms",
-            "refunded",
-        ]
-    )
-    for run in selectors.runs_for_export(pickaxe):
-        writer.writerow(
-            [
-                run.started_at.isoformat(),
-                run.source,
-                run.status,
-                run.payer.email,
-                run.model,
-                run.prompt_tokens,
-                run.completion_tokens,
-                run.latency_ms,
-                run.refunded,
-            ]
-        )
+    writer.writerow(selectors.EXPORT_COLUMNS)
+    writer.writerows(selectors.runs_for_export(pickaxe))
     return response

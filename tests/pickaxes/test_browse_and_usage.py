@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from accounts.plans import FREE
 from pickaxes import services
+from pickaxes.models import Run
 from tests.pickaxes.factories import PickaxeFactory, open_run
 
 
@@ -84,7 +85,29 @@ def test_usage_csv_export(client, pickaxe, make_user):
     assert response["Content-Type"] == "text/csv"
     lines = response.content.decode().strip().splitlines()
     assert lines[0].startswith("started_at,source,status,payer")
-    assert f",site,succeeded,{payer.email},m,3,5," in lines[1]
+    assert ",site,succeeded,payer-" in lines[1] and ",m,3,5," in lines[1]
+
+
+def test_usage_csv_shows_a_stable_pseudonymous_payer_id_never_an_email(client, pickaxe, make_user):
+    payer, other = make_user(), make_user()
+    run_once(pickaxe, payer, key="a" * 20)
+    run_once(pickaxe, payer, key="b" * 20)
+    run_once(pickaxe, other, key="c" * 20)
+    client.force_login(pickaxe.owner)
+    body = client.get(f"/studio/{pickaxe.slug}/usage.csv").content.decode()
+    assert payer.email not in body and other.email not in body and "@" not in body
+    payers = [row.split(",")[3] for row in body.strip().splitlines()[1:]]
+    assert payers[0] == payers[1] != payers[2] and payers[0].startswith("payer-")
+
+
+def test_usage_csv_neutralises_cells_a_spreadsheet_would_read_as_formulas(client, pickaxe, make_user):
+    payer = make_user(email="=1+2@example.com")
+    run_once(pickaxe, payer, key="d" * 20)
+    Run.objects.update(model="=HYPERLINK(1)")
+    client.force_login(pickaxe.owner)
+    cells = client.get(f"/studio/{pickaxe.slug}/usage.csv").content.decode().strip().splitlines()[1].split(",")
+    assert "'=HYPERLINK(1)" in cells
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
 
 
 def test_usage_empty_state(client, pickaxe):
