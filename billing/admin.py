@@ -33,7 +33,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     readonly_fields = ["event_id", "type", "created", "payload", "received_at", "processed_at", "result"]
     actions = ["reapply"]
 
-    @admin.action(description="Re-apply (re-read the customer's subscriptions from Stripe)")
+    @admin.action(description="Re-apply (re-read the customer's subscriptions from Stripe)", permissions=["change"])
     def reapply(self, request, queryset):
         for event in queryset:
             try:

@@ -107,3 +107,37 @@ def test_the_user_page_shows_plan_balance_key_status_and_the_credit_action_links
     assert f'href="/admin/pickaxes/run/?payer__id__exact={user.pk}">Runs</a>' in page
     assert ">Ledger</a>" in page and 'data-testid="balance-chart"' in page
     assert re.search(r"Plan and own key.*not set", page, re.S)
+
+
+@pytest.fixture
+def stored_event(db):
+    from django.utils import timezone
+
+    return WebhookEvent.objects.create(
+        event_id="evt_reapply", type="customer.unknown_thing", created=timezone.now(), payload={"data": {"object": {}}}
+    )
+
+
+def _reapply(client, event):
+    return client.post(
+        "/admin/billing/webhookevent/", {"action": "reapply", "_selected_action": [event.pk]}, follow=True
+    )
+
+
+def test_webhook_reapply_needs_the_change_permission_view_only_support_cannot(client, make_user, stored_event):
+    support = make_user(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    assert 'value="reapply"' not in client.get("/admin/billing/webhookevent/").content.decode()
+    response = _reapply(client, stored_event)
+    assert "Re-applied" not in response.content.decode()
+    stored_event.refresh_from_db()
+    assert stored_event.processed_at is None
+
+
+def test_webhook_reapply_is_offered_to_staff_with_the_change_permission(client, superuser, stored_event):
+    client.force_login(superuser)
+    assert 'value="reapply"' in client.get("/admin/billing/webhookevent/").content.decode()
+    assert "Re-applied 1 event(s)." in _reapply(client, stored_event).content.decode()
+    stored_event.refresh_from_db()
+    assert stored_event.processed_at is not None
