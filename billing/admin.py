@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from billing import services
+from billing.forms import EntitlementForm
 from billing.models import Entitlement, StripeCustomer, WebhookEvent
 
 
@@ -8,6 +9,7 @@ from billing.models import Entitlement, StripeCustomer, WebhookEvent
 class EntitlementAdmin(admin.ModelAdmin):
     """Staff may set what a user holds; saving re-syncs the allowance like a webhook."""
 
+    form = EntitlementForm
     list_display = ["user", "gold", "packs_100", "packs_250", "status", "current_period_end", "updated_at"]
     list_filter = ["gold", "status"]
     search_fields = ["user__email"]

@@ -24,6 +24,7 @@ from django.utils.html import format_html  # noqa: E402
 from accounts.admin import UserAdmin  # noqa: E402
 from accounts.models import OwnApiKey, User  # noqa: E402
 from billing import services as billing  # noqa: E402
+from billing.forms import EntitlementForm  # noqa: E402
 from billing.models import Entitlement, WebhookEvent  # noqa: E402
 from credits import selectors as credit_selectors  # noqa: E402
 from credits.admin import CREDIT_ACTIONS, CreditActionsMixin, EntryAdmin  # noqa: E402
@@ -35,6 +36,7 @@ class EntitlementInline(admin.StackedInline):
     """Staff set a plan here; saving re-syncs the allowance through the same signal."""
 
     model = Entitlement
+    form = EntitlementForm
     fields = ["gold", "packs_100", "packs_250", "status", "current_period_end"]
     readonly_fields = ["status", "current_period_end"]
     can_delete = False

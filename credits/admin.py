@@ -22,6 +22,10 @@ from django.utils import timezone
 from credits import services
 from credits.models import CreditAccount, Entry
 
+# The most credits one staff action may move, for anyone (a superuser too): far above any
+# real need, and well inside the ledger's integer column.
+MOST_CREDITS = 100_000
+
 
 class StaffCreditForm(forms.Form):
     reason = forms.CharField(max_length=400, help_text="Required: why. It is stored with the entry.")
@@ -38,7 +42,7 @@ class StaffCreditForm(forms.Form):
 
 
 class GrantForm(StaffCreditForm):
-    amount = forms.IntegerField(min_value=1, max_value=100000)
+    amount = forms.IntegerField(min_value=1, max_value=MOST_CREDITS)
     expires_on = forms.DateField(
         help_text="The bonus counts until the end of this day.",
         widget=forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),
@@ -72,7 +76,7 @@ class GrantForm(StaffCreditForm):
 
 
 class DeductForm(StaffCreditForm):
-    amount = forms.IntegerField(min_value=1, max_value=100000)
+    amount = forms.IntegerField(min_value=1, max_value=MOST_CREDITS)
     field_order = ["amount", "reason"]
 
     def __init__(self, *args, **kwargs):
@@ -94,7 +98,11 @@ class DeductForm(StaffCreditForm):
 
 
 class AllowanceForm(StaffCreditForm):
-    change = forms.IntegerField(help_text="Permanent: +N or −N credits in use at once, kept through plan changes.")
+    change = forms.IntegerField(
+        min_value=-MOST_CREDITS,
+        max_value=MOST_CREDITS,
+        help_text="Permanent: +N or −N credits in use at once, kept through plan changes.",
+    )
     field_order = ["change", "reason"]
 
     def clean_change(self):

@@ -221,3 +221,26 @@ def test_runs_in_the_admin_filter_by_status(client, superuser, user, pickaxe):
     client.force_login(superuser)
     assert "1 credit" in client.get("/admin/pickaxes/run/?status__exact=running").content.decode()
     assert Run.objects.count() == 1
+
+
+@pytest.mark.parametrize(("action", "field"), [("allowance", "change"), ("grant", "amount"), ("deduct", "amount")])
+@pytest.mark.parametrize("amount", [str(10**20), str(-(10**20)), "2147483648"])
+def test_admin_amounts_are_bounded_a_huge_amount_is_explained_never_a_500(
+    client, superuser, user, action, field, amount
+):
+    client.force_login(superuser)
+    data = {field: amount, "reason": "typo", "apply": "1", "expires_on": "2099-01-01"}
+    response = client.post(ACTION_URL.format(user.pk, action), data)
+    assert response.status_code == 200
+    assert "Ensure this value is" in response.content.decode()
+    assert not Entry.objects.filter(staff=superuser).exists()
+
+
+def test_admin_amounts_are_bounded_pack_counts_on_an_entitlement(client, superuser, user):
+    client.force_login(superuser)
+    data = {"user": user.pk, "gold": "on", "packs_100": "2147483647", "packs_250": "0"}
+    response = client.post("/admin/billing/entitlement/add/", data)
+    assert (
+        response.status_code == 200 and "Ensure this value is less than or equal to 1000" in response.content.decode()
+    )
+    assert credits.allowance(user) == FREE.allowance
