@@ -238,6 +238,10 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else 
 CREDIT_REPLENISH_DAYS = env.int("CREDIT_REPLENISH_DAYS", default=30)
 # Staff who are not superusers may grant or deduct at most this many credits at a time.
 STAFF_CREDIT_CEILING = env.int("STAFF_CREDIT_CEILING", default=100)
+# ... and at most this many in 24 hours, all their grants, deductions and allowance
+# changes together; their grants expire at most this many days ahead.
+STAFF_CREDIT_DAILY_TOTAL = env.int("STAFF_CREDIT_DAILY_TOTAL", default=500)
+STAFF_GRANT_MAX_DAYS = env.int("STAFF_GRANT_MAX_DAYS", default=365)
 
 # The language model. With no OPENAI_API_KEY the offline demo model answers (labelled
 # "demo"), so every flow works on a fresh machine; production refuses that unless told.

@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from credits import services
+from credits import selectors, services
 from credits.models import CreditAccount, Entry
 
 # The most credits one staff action may move, for anyone (a superuser too): far above any
@@ -30,14 +30,24 @@ MOST_CREDITS = 100_000
 class StaffCreditForm(forms.Form):
     reason = forms.CharField(max_length=400, help_text="Required: why. It is stored with the entry.")
 
-    def __init__(self, *args, staff, **kwargs):
-        self.staff = staff
+    def __init__(self, *args, staff, users=1, **kwargs):
+        self.staff, self.users = staff, users
         super().__init__(*args, **kwargs)
 
     def check_ceiling(self, amount):
+        """Staff who are not superusers move at most STAFF_CREDIT_CEILING credits a time,
+        and at most STAFF_CREDIT_DAILY_TOTAL in 24 hours (all users of an action count)."""
+        if self.staff.is_superuser:
+            return amount
         ceiling = settings.STAFF_CREDIT_CEILING
-        if not self.staff.is_superuser and abs(amount) > ceiling:
+        if abs(amount) > ceiling:
             raise forms.ValidationError(f"Above your ceiling of {ceiling} credits a time: ask a superuser.")
+        daily = settings.STAFF_CREDIT_DAILY_TOTAL
+        moved = selectors.credits_moved_by(self.staff, since=timezone.now() - timedelta(days=1))
+        if moved + abs(amount) * self.users > daily:
+            raise forms.ValidationError(
+                f"Above your total of {daily} credits a day ({moved} in the last 24 hours): ask a superuser."
+            )
         return amount
 
 
@@ -60,6 +70,9 @@ class GrantForm(StaffCreditForm):
         day = self.cleaned_data["expires_on"]
         if day < timezone.localdate():
             raise forms.ValidationError("Choose today or a later day.")
+        latest = timezone.localdate() + timedelta(days=settings.STAFF_GRANT_MAX_DAYS)
+        if not self.staff.is_superuser and day > latest:
+            raise forms.ValidationError(f"Choose {latest:%Y-%m-%d} or earlier, or ask a superuser.")
         return day
 
     def perform(self, user):
@@ -194,7 +207,7 @@ class CreditActionsMixin:
         if not request.user.has_perm(permission):
             raise PermissionDenied
         data = request.POST if "apply" in request.POST else None
-        form = form_class(data, staff=request.user)
+        form = form_class(data, staff=request.user, users=len(users))
         if form.is_valid():
             for user in users:
                 message = form.perform(user)

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.db import connection
 from django.db.models import OuterRef, Q, Subquery, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Abs, TruncDate
 from django.utils import timezone
 
 from credits.models import CreditAccount, Entry
@@ -112,3 +112,12 @@ def annotate_credits(users, *, now=None):
     live = per_account.live(now).annotate(total=Sum("amount")).values("total")
     allowance = per_account.filter(kind=Kind.ALLOWANCE).annotate(total=Sum("amount")).values("total")
     return users.annotate(credit_balance=Subquery(live), credit_allowance=Subquery(allowance))
+
+
+def credits_moved_by(staff, *, since):
+    """How many credits `staff` granted, deducted or moved the allowance by since `since`
+    (each counted by its size, whatever its sign): what a daily staff total counts."""
+    moved = Entry.objects.filter(
+        staff=staff, created_at__gte=since, kind__in=[Kind.BONUS, Kind.DEDUCTION, Kind.ALLOWANCE]
+    ).aggregate(total=Sum(Abs("amount")))
+    return moved["total"] or 0

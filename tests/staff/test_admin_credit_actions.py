@@ -1,8 +1,11 @@
 """Staff tools in the admin: each credit action through the admin views, audited and safe."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group
+from django.utils import timezone
 
 from accounts.plans import FREE, GOLD, PACK_100
 from credits import selectors as credits
@@ -108,17 +111,21 @@ def test_refund_a_chosen_run(client, superuser, user, pickaxe):
     assert credits.balance(user) == FREE.allowance
 
 
+def in_days(days):
+    return f"{timezone.localdate() + timedelta(days=days):%Y-%m-%d}"
+
+
 def test_support_staff_may_grant_up_to_the_ceiling(client, support, user, settings):
     settings.STAFF_CREDIT_CEILING = 100
     client.force_login(support)
     response = client.post(
         ACTION_URL.format(user.pk, "grant"),
-        {"amount": "101", "expires_on": "2099-01-01", "reason": "big", "apply": "1"},
+        {"amount": "101", "expires_on": in_days(30), "reason": "big", "apply": "1"},
     )
     assert "Above your ceiling of 100" in response.content.decode()
     assert credits.balance(user) == FREE.allowance
     client.post(
-        ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": "2099-01-01", "reason": "ok", "apply": "1"}
+        ACTION_URL.format(user.pk, "grant"), {"amount": "100", "expires_on": in_days(30), "reason": "ok", "apply": "1"}
     )
     assert credits.balance(user) == FREE.allowance + 100
 
@@ -244,3 +251,62 @@ def test_admin_amounts_are_bounded_pack_counts_on_an_entitlement(client, superus
         response.status_code == 200 and "Ensure this value is less than or equal to 1000" in response.content.decode()
     )
     assert credits.allowance(user) == FREE.allowance
+
+
+def test_grant_expiry_support_staff_may_not_grant_beyond_the_cap_superusers_may(
+    client, support, superuser, user, settings
+):
+    settings.STAFF_GRANT_MAX_DAYS = 365
+    client.force_login(support)
+    data = {"amount": "10", "expires_on": "9999-12-31", "reason": "forever", "apply": "1"}
+    response = client.post(ACTION_URL.format(user.pk, "grant"), data)
+    assert f"Choose {in_days(365)} or earlier" in response.content.decode()
+    assert credits.balance(user) == FREE.allowance
+    client.post(ACTION_URL.format(user.pk, "grant"), {**data, "expires_on": in_days(365)})
+    assert credits.balance(user) == FREE.allowance + 10
+    client.force_login(superuser)
+    client.post(ACTION_URL.format(user.pk, "grant"), data)
+    assert credits.balance(user) == FREE.allowance + 20
+
+
+def test_daily_total_support_staff_stop_at_their_total_in_24_hours(client, support, make_user, settings):
+    settings.STAFF_CREDIT_CEILING, settings.STAFF_CREDIT_DAILY_TOTAL = 100, 250
+    client.force_login(support)
+    users = [make_user() for _ in range(3)]
+    data = {"amount": "100", "expires_on": in_days(30), "reason": "goodwill", "apply": "1"}
+    for person in users[:2]:
+        client.post(ACTION_URL.format(person.pk, "grant"), data)
+    response = client.post(ACTION_URL.format(users[2].pk, "grant"), data)
+    assert "Above your total of 250 credits a day (200 in the last 24 hours)" in response.content.decode()
+    assert credits.balance(users[2]) == FREE.allowance
+    client.post(ACTION_URL.format(users[2].pk, "deduct"), {**data, "amount": "60"})
+    assert credits.balance(users[2]) == FREE.allowance  # deductions count towards the total too
+    client.post(ACTION_URL.format(users[2].pk, "grant"), {**data, "amount": "50"})
+    assert credits.balance(users[2]) == FREE.allowance + 50
+
+
+def test_daily_total_counts_every_user_of_a_list_action(client, support, make_user, settings):
+    settings.STAFF_CREDIT_CEILING, settings.STAFF_CREDIT_DAILY_TOTAL = 100, 250
+    client.force_login(support)
+    users = [make_user() for _ in range(3)]
+    response = client.post(
+        "/admin/accounts/user/",
+        {
+            "action": "credits_grant",
+            "_selected_action": [person.pk for person in users],
+            "amount": "100",
+            "expires_on": in_days(30),
+            "reason": "goodwill",
+            "apply": "1",
+        },
+    )
+    assert "Above your total of 250 credits a day" in response.content.decode()
+    assert not Entry.objects.filter(kind="bonus").exists()
+
+
+def test_daily_total_does_not_bind_superusers(client, superuser, user, settings):
+    settings.STAFF_CREDIT_DAILY_TOTAL = 10
+    client.force_login(superuser)
+    data = {"amount": "500", "expires_on": in_days(30), "reason": "partner", "apply": "1"}
+    client.post(ACTION_URL.format(user.pk, "grant"), data)
+    assert credits.balance(user) == FREE.allowance + 500
