@@ -1,11 +1,15 @@
 """Writes for accounts: the plan tier, the user's own OpenAI key, and the emails users get."""
 
+import logging
+
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import crypto
 from accounts.models import OutgoingEmail, OwnApiKey, User
+
+logger = logging.getLogger(__name__)
 
 
 def set_plan(user, plan):
@@ -28,12 +32,25 @@ def delete_own_api_key(user):
     OwnApiKey.objects.filter(user=user).delete()
 
 
+class OwnKeyUnreadable(Exception):
+    """The user's saved key no longer decrypts (FIELD_ENCRYPTION_KEYS lost the key that
+    encrypted it): they have to save it again. Runs never fall back to credits."""
+
+
 def usable_own_api_key(user):
-    """The plaintext key to run on, when the user is Gold and saved one; else None."""
+    """The plaintext key to run on, when the user is Gold and saved one; else None.
+
+    Raises OwnKeyUnreadable when the saved key can no longer be decrypted."""
     if not user.is_gold:
         return None
     stored = OwnApiKey.objects.filter(user=user).first()
-    return crypto.decrypt(stored.ciphertext) if stored else None
+    if stored is None:
+        return None
+    try:
+        return crypto.decrypt(stored.ciphertext)
+    except crypto.DecryptionFailed:
+        logger.warning("The own API key of user %s no longer decrypts with FIELD_ENCRYPTION_KEYS.", user.pk)
+        raise OwnKeyUnreadable("No key in FIELD_ENCRYPTION_KEYS opens this user's saved key.") from None
 
 
 @transaction.atomic

@@ -96,6 +96,16 @@ def out_of_credits(next_return_at):
     return RunResult(ok=False, message=message, balance=0, billing_url=reverse("billing"))
 
 
+def own_key_unreadable():
+    """The payer's saved own key can no longer be read; the run was refused, uncharged."""
+    return RunResult(
+        ok=False,
+        message="Your saved OpenAI key can no longer be read; save it again on your account page. "
+        "You were not charged for this run.",
+        refunded=False,
+    )
+
+
 def refused(message):
     """A run refused before anything was charged, with a message fit for anyone."""
     return RunResult(ok=False, message=message, visitor_safe=True)

@@ -93,7 +93,9 @@ class Started:
 def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
     """Submit on the site (or Test in the studio): the person who presses the button pays.
 
-    Returns Started; raises credits.OutOfCredits when the payer has nothing to spend.
+    Returns Started; raises credits.OutOfCredits when the payer has nothing to spend, and
+    accounts.OwnKeyUnreadable (before anything is charged) when the payer's saved own key
+    can no longer be read: a Gold payer's run never falls back to credits.
     """
     own_key = accounts.usable_own_api_key(user)
     try:

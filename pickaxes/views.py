@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from accounts.forms import OwnApiKeyForm
 from accounts.models import OwnApiKey
+from accounts.services import OwnKeyUnreadable
 from credits import selectors as credit_selectors
 from credits.services import OutOfCredits
 from pickaxes import charts, results, running, selectors, services
@@ -93,6 +94,8 @@ def run(request, slug):
         )
     except OutOfCredits as refusal:
         job = running.finished(results.out_of_credits(refusal.next_return_at))
+    except OwnKeyUnreadable:
+        job = running.finished(results.own_key_unreadable())
     else:
         job = running.begin(started)
     if wants_stream:

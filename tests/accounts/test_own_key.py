@@ -97,5 +97,27 @@ def test_own_key_encryption_keys_rotate(gold, settings):
     settings.FIELD_ENCRYPTION_KEYS = [new]
     assert services.usable_own_api_key(gold) == KEY
     settings.FIELD_ENCRYPTION_KEYS = [old]
-    with pytest.raises(crypto.DecryptionFailed):
+    with pytest.raises(services.OwnKeyUnreadable):
         services.usable_own_api_key(gold)
+
+
+def test_own_key_that_no_longer_decrypts_fails_the_run_clearly_uncharged(client, gold, pickaxe, fake_openai, settings):
+    services.save_own_api_key(gold, KEY)
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]  # the old key was removed
+    client.force_login(gold)
+    response = post_run(client, pickaxe)
+    assert response.status_code == 200
+    assert "Your saved OpenAI key can no longer be read; save it again" in response.content.decode()
+    assert not Run.objects.exists() and not fake_openai.requests
+    assert credits.balance(gold) == FREE.allowance
+
+
+def test_own_key_that_no_longer_decrypts_is_said_in_the_stream_too(gold, pickaxe, fake_openai, settings):
+    from tests.pickaxes.conftest import post_run_streamed
+
+    services.save_own_api_key(gold, KEY)
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    key = "k" * 20
+    response, events = post_run_streamed(gold, pickaxe, {"topic": "the sea", "submission_key": key})
+    assert events[-1][0] == "end" and "can no longer be read" in events[-1][1]["message"]
+    assert credits.balance(gold) == FREE.allowance
