@@ -21,7 +21,7 @@ from accounts import services as accounts
 from credits.services import OutOfCredits
 from embeds.models import Embed, EmbedRun, new_token
 from pickaxes import services as pickaxe_services
-from pickaxes.models import Run
+from pickaxes.models import Pickaxe, Run
 
 FORM_TOKEN_SALT = "embeds.form-token"
 PERIODS = {Embed.Period.DAY: timedelta(days=1), Embed.Period.DAYS_30: timedelta(days=30), Embed.Period.EVER: None}
@@ -74,6 +74,16 @@ def read_form_token(token, embed):
     if data.get("e") != embed.token or not data.get("v"):
         raise BadFormToken("This form could not be checked. Reload the page and try again.")
     return data["v"], data.get("p", "")
+
+
+UNAVAILABLE = "This tool is not available right now."
+
+
+def is_available(embed):
+    """Whether the embed serves its page and runs: its owner left it enabled, and the
+    pickaxe is not private (staff "Unpublish" makes it private). The visitor is only told
+    it is unavailable, never why."""
+    return embed.enabled and embed.pickaxe.visibility != Pickaxe.Visibility.PRIVATE
 
 
 def host_allowed(embed, host):
@@ -158,8 +168,8 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
 
 def _check_limits(embed, *, visitor_id, visitor_ip, now):
     """Raise EmbedRefused when a limit is reached (counted under the embed's row lock)."""
-    if not embed.enabled:
-        raise EmbedRefused("This tool is not available right now.")
+    if not is_available(embed):
+        raise EmbedRefused(UNAVAILABLE)
     runs = EmbedRun.objects.filter(embed=embed)
 
     if embed.runs_per_visitor:

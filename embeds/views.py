@@ -25,12 +25,20 @@ def _embed_or_404(token):
     embed = (
         Embed.objects.select_related("pickaxe__owner")
         .prefetch_related(Prefetch("pickaxe__fields", queryset=InputField.objects.order_by("position", "id")))
-        .filter(token=token, enabled=True)
+        .filter(token=token)
         .first()
     )
     if embed is None:
         raise Http404("No such embed.")
     return embed
+
+
+def _unavailable(request, embed, wants_stream=False):
+    """A disabled embed, or one whose pickaxe is private: a neutral answer that names nothing."""
+    if wants_stream:
+        return running.stream(running.finished(results.refused(services.UNAVAILABLE)), visitor=True)
+    page = render(request, "embeds/unavailable.html", {"message": services.UNAVAILABLE}, status=404)
+    return _frame_policy(page, embed)
 
 
 def _host(url):
@@ -59,6 +67,8 @@ def _frame_policy(response, embed):
 @xframe_options_exempt
 def embed(request, token):
     embed = _embed_or_404(token)
+    if not services.is_available(embed):
+        return _unavailable(request, embed)
     parent_host = _host(request.headers.get("Referer"))
     if (
         parent_host
@@ -82,6 +92,8 @@ def embed_run(request, token):
         return redirect("embed", token=token)
     embed = _embed_or_404(token)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
+    if not services.is_available(embed):
+        return _unavailable(request, embed, wants_stream)
     origin = _host(request.headers.get("Origin") or request.headers.get("Referer"))
     if origin and origin != request.get_host().split(":")[0] and not services.host_allowed(embed, origin):
         return HttpResponseForbidden("This tool is not available on this website.")

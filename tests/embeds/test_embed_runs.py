@@ -213,3 +213,51 @@ def test_visitor_cookie_the_site_issued_is_kept(client, embed, fake_openai):
     _, fields = embed_form(client, embed)
     issued = client.cookies["pkx_visitor"].value
     assert client.get(f"/e/{embed.token}/").headers["Set-Cookie"].startswith(f"pkx_visitor={issued};")
+
+
+def test_unpublished_pickaxe_staff_unpublish_stops_its_embed_page_and_runs(client, embed, fake_openai, make_user):
+    _, fields = embed_form(client, embed)  # a visitor has the form open
+    staff = make_user(is_staff=True, is_superuser=True)
+    admin = Client()
+    admin.force_login(staff)
+    admin.post("/admin/pickaxes/pickaxe/", {"action": "unpublish", "_selected_action": [embed.pickaxe.pk]})
+    page = client.get(f"/e/{embed.token}/")
+    html = page.content.decode()
+    assert page.status_code == 404 and "This tool is not available right now." in html
+    assert embed.pickaxe.name not in html and "private" not in html.lower()
+    response = run_embed(client, embed, fields=fields)
+    assert "This tool is not available right now." in response.content.decode()
+    assert not Run.objects.exists() and not fake_openai.requests
+    assert credits.balance(embed.pickaxe.owner) == 25
+
+
+def test_unpublished_pickaxe_a_private_pickaxe_is_refused_by_the_run_service_too(embed):
+    embed.pickaxe.visibility = "private"
+    embed.pickaxe.save()
+    with pytest.raises(services.EmbedRefused) as refused:
+        services.start_embed_run(
+            embed=embed, visitor_id="a" * 32, visitor_ip="ip", inputs={"topic": "x"}, submission_key="k" * 20
+        )
+    assert refused.value.message == "This tool is not available right now."
+    assert not Run.objects.exists()
+
+
+def test_unpublished_pickaxe_the_stream_says_the_neutral_message(embed, fake_openai):
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    embed.pickaxe.visibility = "unlisted"
+    embed.pickaxe.save()
+    assert Client().get(f"/e/{embed.token}/").status_code == 200  # unlisted still serves
+    embed.pickaxe.visibility = "private"
+    embed.pickaxe.save()
+
+    async def go():
+        response = await AsyncClient().post(
+            f"/e/{embed.token}/run/", {"topic": "x"}, headers={"accept": "text/event-stream"}
+        )
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    body = async_to_sync(go)()
+    assert "This tool is not available right now." in body and embed.pickaxe.name not in body
+    assert not Run.objects.exists()

@@ -52,3 +52,11 @@ def test_bad_settings_are_explained_and_nothing_changes(client, pickaxe):
     assert "At most 100" in html
     assert "between 200 and 2000" in html
     assert Embed.objects.get(pickaxe=pickaxe).runs_per_visitor == 0
+
+
+def test_unpublished_pickaxe_the_owner_is_told_that_a_private_pickaxe_stops_its_embed(client, pickaxe):
+    pickaxe.visibility = "private"
+    pickaxe.save()
+    client.force_login(pickaxe.owner)
+    html = client.get(f"/studio/{pickaxe.slug}/embed/").content.decode()
+    assert 'data-testid="embed-private"' in html
