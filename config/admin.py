@@ -13,6 +13,14 @@ class ProjectAdminSite(admin.AdminSite):
     site_header = "Pickaxe administration"
     site_title = "Pickaxe admin"
 
+    @property
+    def login_form(self):
+        """Logins here go through allauth's limiter like every login form. Imported on use:
+        this module loads before the apps are ready."""
+        from accounts.forms import AdminLoginForm
+
+        return AdminLoginForm
+
 
 # The apps' admin modules register on admin.site, an instance of the class above that
 # Django makes on first use by importing this module: the class has to exist before
