@@ -7,6 +7,7 @@ embed row, so the limits hold exactly across any number of web processes.
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from datetime import timedelta
@@ -104,8 +105,25 @@ def frame_ancestors(embed):
 
 
 def hash_ip(ip):
-    """Addresses are kept only as a keyed hash: enough to count, not to identify."""
-    return hmac.new(settings.SECRET_KEY.encode(), (ip or "").encode(), hashlib.sha256).hexdigest()[:32]
+    """Addresses are kept only as a keyed hash: enough to count, not to identify.
+
+    `ip` is the client's address as the server saw it (REMOTE_ADDR: behind a proxy, the
+    one FORWARDED_ALLOW_IPS lets uvicorn take from X-Forwarded-For). One client is one
+    IPv4 address or one IPv6 /64 (a host usually holds a whole /64 and may pick any
+    address in it), so the per-address limit counts clients, not addresses."""
+    return hmac.new(settings.SECRET_KEY.encode(), _client_network(ip).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _client_network(ip):
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return ip or ""
+    if address.version == 6 and address.ipv4_mapped:
+        return str(address.ipv4_mapped)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 RESTING = "This tool is resting. Please try again later."
