@@ -901,6 +901,8 @@ def main():
         "DATABASE_URL": url,
         "OPENAI_API_KEY": "sk-bench",
         "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",  # production requires one
+        "EMAIL_URL": "consolemail://",  # production requires one
+        "SECURE_SSL_REDIRECT": "false",  # the bench speaks plain HTTP to 127.0.0.1
         "LOG_LEVEL": "WARNING",
         "BENCH_QUERY_COUNT_DIR": str(query_dir),
         # Redis as production has it (sessions are read from it); keys under a prefix of
@@ -928,6 +930,8 @@ def main():
                 "DATABASE_URL",
                 "OPENAI_API_KEY",
                 "FIELD_ENCRYPTION_KEYS",
+                "EMAIL_URL",
+                "SECURE_SSL_REDIRECT",
                 "LOG_LEVEL",
                 "REDIS_URL",
                 "CACHE_KEY_PREFIX",

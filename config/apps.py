@@ -11,7 +11,7 @@ class ProjectAdminConfig(AdminConfig):
     def ready(self):
         # config.admin first: it defines the site class before it imports the apps' admin
         # modules, which register on that site (see the note in config/admin.py).
-        from config import admin, receivers  # noqa: F401
+        from config import admin, checks, receivers  # noqa: F401
 
         super().ready()  # autodiscover: the remaining admin modules (auth, allauth)
         post_migrate.connect(receivers.create_support_group, dispatch_uid="config.create_support_group")

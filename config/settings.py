@@ -16,6 +16,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")  # existing environment variables win
 
 DEBUG = env.bool("DEBUG", default=True)
+# Development is the default so that a fresh clone runs with nothing set; a deploy that
+# forgot DEBUG=false is told so by every management command (config/checks.py).
+DEBUG_BY_DEFAULT = "DEBUG" not in env
 
 SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY:
@@ -162,6 +165,8 @@ ACCOUNT_SIGNUP_REDIRECT_URL = "account"
 LOGOUT_REDIRECT_URL = "/"
 
 # Email: printed to the console in development, EMAIL_URL (smtp://user:pass@host:587) otherwise.
+if not DEBUG and "EMAIL_URL" not in env:
+    raise ImproperlyConfigured("EMAIL_URL must be set when DEBUG is off (sign-up and billing send email).")
 if "EMAIL_URL" in env:
     _email = env.email_url("EMAIL_URL")
     MAILERS = {
@@ -220,6 +225,9 @@ STORAGES = {
 # Framing is refused everywhere; the embed view (embeds.views.embed) is the only page
 # that may be framed, by the domains its owner allows.
 X_FRAME_OPTIONS = "DENY"
+# Forms post only to the site, and from there to Stripe's Checkout and Portal (a form's
+# redirect counts as its action).
+STRIPE_ORIGINS = ["https://checkout.stripe.com", "https://billing.stripe.com"]
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
@@ -228,11 +236,25 @@ SECURE_CSP = {
     "connect-src": [CSP.SELF],
     "object-src": [CSP.NONE],
     "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF, *env.list("STRIPE_REDIRECT_ORIGINS", default=STRIPE_ORIGINS)],
     "frame-ancestors": [CSP.NONE],
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None
+# HTTPS only in production: plain HTTP is redirected (but /healthz, for load balancers),
+# and browsers are told to use HTTPS for a year (HSTS; lower it while trying a new domain).
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy, uvicorn takes the scheme from X-Forwarded-Proto when the proxy is in
+# FORWARDED_ALLOW_IPS, so Django needs nothing more. Set SECURE_PROXY_SSL_HEADER (e.g.
+# "HTTP_X_FORWARDED_PROTO") only for a server that does not: trusting a header any client
+# can send would let plain HTTP pass for HTTPS.
+SECURE_PROXY_SSL_HEADER = (
+    (env("SECURE_PROXY_SSL_HEADER"), "https") if env("SECURE_PROXY_SSL_HEADER", default="") else None
+)
 
 # Credits: each used credit returns this many days after it was used.
 CREDIT_REPLENISH_DAYS = env.int("CREDIT_REPLENISH_DAYS", default=30)
@@ -297,5 +319,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO").upper()},
 }
 
-# SQLite ignores the ledger index's INCLUDE columns; the index still works there.
-SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# SQLite ignores the ledger index's INCLUDE columns; the index still works there. HSTS
+# preload is an operator's opt-in (SECURE_HSTS_PRELOAD), hard to undo: no nagging about it.
+SILENCED_SYSTEM_CHECKS = ["models.W040", "security.W021"]

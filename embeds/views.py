@@ -60,6 +60,9 @@ def _frame_policy(response, embed):
         "default-src": ["'self'"],
         "style-src": ["'self'"],
         "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
     }
     return response
 

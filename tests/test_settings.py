@@ -1,5 +1,6 @@
-"""Production settings refuse what would silently break across processes (DESIGN.md
-section 9): a per-process cache when DEBUG is off."""
+"""Production settings fail loud: they refuse what would silently break across processes
+(DESIGN.md section 9: a per-process cache when DEBUG is off) and the unsafe defaults, and
+`check --deploy` is clean once production is configured. And the browser policy (CSP)."""
 
 import os
 import subprocess
@@ -19,6 +20,7 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "pickaxe.example.com",
     "OPENAI_API_KEY": "sk-test",
     "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",
+    "EMAIL_URL": "smtp+tls://mailer:secret@mail.example.com:587",
 }
 
 
@@ -67,3 +69,87 @@ def test_the_redis_cache_is_one_store_for_every_process(settings):
     other = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     caches["default"].delete("seen")
     assert other.stdout.strip() == "here", other.stderr
+
+
+# Production as `check --deploy` judges it: a long random-looking key, and one process.
+DEPLOY = {
+    **PRODUCTION,
+    "SECRET_KEY": "a-production-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJ",
+    "ALLOW_LOCAL_CACHE": "true",
+}
+# Left out of the child's environment: ours, and what other tests' tools set in this process.
+OURS = {
+    *DEPLOY,
+    "REDIS_URL",
+    "CACHE_KEY_PREFIX",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "ALLOW_DEMO_MODEL",
+    "DJANGO_SETTINGS_MODULE",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
+
+
+def manage(*args, **env):
+    """Run manage.py in a fresh process with exactly these settings from the environment."""
+    clean = {key: value for key, value in os.environ.items() if key not in OURS}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **{key: value for key, value in env.items() if value is not None}},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_settings_check_deploy_is_clean_with_debug_off():
+    done = manage("check", "--deploy", "--fail-level", "WARNING", **DEPLOY)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+
+def test_production_settings_refuse_to_start_without_an_email_backend():
+    done = manage("check", **{**DEPLOY, "EMAIL_URL": None})
+    assert done.returncode != 0 and "EMAIL_URL must be set when DEBUG is off" in done.stderr
+
+
+def test_production_settings_trust_a_proxy_ssl_header_only_when_the_operator_sets_one():
+    show = [
+        "shell",
+        "-c",
+        "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER, s.SECURE_SSL_REDIRECT)",
+    ]
+    assert manage(*show, **DEPLOY).stdout.strip().splitlines()[-1] == "None True"
+    chosen = manage(*show, **DEPLOY, SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO").stdout.strip().splitlines()[-1]
+    assert chosen == "('HTTP_X_FORWARDED_PROTO', 'https') True"
+
+
+def test_production_settings_a_forgotten_debug_is_said_by_every_command():
+    done = manage("check")
+    assert "config.W001" in done.stdout + done.stderr and "Set DEBUG=false in production" in done.stdout + done.stderr
+    assert "config.W001" not in manage("check", DEBUG="true").stdout
+
+
+@pytest.fixture
+def csp(client):
+    def policy(url):
+        header = client.get(url)["Content-Security-Policy"]
+        return {part.split()[0]: part.split()[1:] for part in header.split("; ")}
+
+    return policy
+
+
+def test_csp_every_page_says_where_forms_may_post(csp, db, pickaxe):
+    for url in ("/", f"/p/{pickaxe.slug}/", "/accounts/login/", "/admin/login/"):
+        assert csp(url)["form-action"][0] == "'self'"
+        assert set(csp(url)["form-action"][1:]) == {"https://checkout.stripe.com", "https://billing.stripe.com"}
+
+
+def test_csp_the_embed_forbids_plugins_and_base_and_posts_only_to_the_site(csp, pickaxe):
+    from embeds.services import embed_for
+
+    policy = csp(f"/e/{embed_for(pickaxe).token}/")
+    assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
+    assert policy["form-action"] == ["'self'"] and policy["frame-ancestors"] == ["*"]

@@ -22,6 +22,10 @@ def fake_stripe(settings):
     settings.STRIPE_SECRET_KEY = server.api_key
     settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
     settings.STRIPE_API_BASE = server.url
+    # The fake's Checkout and Portal pages live on stripe.test: forms may lead there, as
+    # they may to Stripe's own (the pages' CSP form-action).
+    form_action = [*settings.SECURE_CSP["form-action"], "https://checkout.stripe.test", "https://billing.stripe.test"]
+    settings.SECURE_CSP = {**settings.SECURE_CSP, "form-action": form_action}
     for on_sale in plans.FOR_SALE:  # what the catalogue sells, at its list prices
         product = server.create_product(on_sale.name, metadata={"lookup_key": on_sale.lookup_key})
         price = server.create_price(
