@@ -147,12 +147,21 @@ def number_field(field, options):
     low, high = field.min_value, field.max_value
     if not options["help_text"] and (low is not None or high is not None):
         if low is not None and high is not None:
-            options["help_text"] = f"From {low.normalize():f} to {high.normalize():f}."
+            options["help_text"] = f"From {_plain(low)} to {_plain(high)}."
         elif low is not None:
-            options["help_text"] = f"At least {low.normalize():f}."
+            options["help_text"] = f"At least {_plain(low)}."
         else:
-            options["help_text"] = f"At most {high.normalize():f}."
-    return forms.DecimalField(min_value=low, max_value=high, max_digits=20, decimal_places=6, **options)
+            options["help_text"] = f"At most {_plain(high)}."
+    number = forms.DecimalField(min_value=low, max_value=high, max_digits=20, decimal_places=6, **options)
+    number.widget.attrs.update(
+        {name: _plain(value) for name, value in (("min", low), ("max", high)) if value is not None}, step="any"
+    )
+    return number
+
+
+def _plain(number):
+    """50.0000 as 50, 0.5000 as 0.5: how a person writes it."""
+    return f"{number.normalize():f}"
 
 
 def run_form_class(pickaxe):

@@ -382,3 +382,24 @@ def test_the_owner_shares_the_snippet_and_rotating_the_address_stops_the_old_one
     run_in_frame(visitor)
     expect(visitor.frame_locator(FRAME).locator(OUTPUT)).to_contain_text("Hello from the fake model")
     assert Run.objects.get().source == Run.Source.EMBED
+
+
+def test_unpublished_pickaxe_the_open_embed_refuses_its_next_run_and_a_reload_shows_only_not_available(
+    app, host_site, new_page, fake_openai, pickaxe, embed, screenshot
+):
+    host_url = host_site.serve("/poems.html", owner_snippet(app, pickaxe))
+    page = visitor_on(new_page, app, host_url)
+    frame = page.frame_locator(FRAME)
+    expect(frame.get_by_role("heading", name="Haiku helper")).to_be_visible()
+
+    pickaxe.visibility = "private"  # what staff "Unpublish" does
+    pickaxe.save()
+    run_in_frame(page)
+    expect(frame.locator(ERROR)).to_contain_text("This tool is not available right now.")
+    assert not Run.objects.exists() and not fake_openai.requests
+
+    page.reload()
+    expect(frame.get_by_test_id("embed-unavailable")).to_have_text("This tool is not available right now.")
+    expect(frame.locator("body")).not_to_contain_text("Haiku helper")
+    screenshot("embed-unpublished", page)
+    assert credits.balance(pickaxe.owner) == 25

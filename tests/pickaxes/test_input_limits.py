@@ -86,7 +86,7 @@ def test_number_limits_a_number_within_the_bounds_runs(client, signed_in, word_c
 
 def test_number_limits_are_shown_in_the_form(client, word_count_pickaxe):
     html = client.get(f"/p/{word_count_pickaxe.slug}/").content.decode()
-    assert 'min="50' in html and 'max="600' in html and "From 50 to 600." in html
+    assert 'min="50"' in html and 'max="600"' in html and "From 50 to 600." in html
 
 
 def test_number_limits_are_set_in_the_studio_and_a_reversed_range_is_explained(client, signed_in):
