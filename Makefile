@@ -21,6 +21,8 @@ install: $(STAMP)
 # there, and a demo that ran tasks in-process would hide a worker that cannot start. A
 # loop queues the sweep (and requeues tasks of a dead worker) every minute, as cron does in
 # production. Ctrl-C stops all three.
+# `make run` is development on purpose: DEBUG=true says so (settings warn when DEBUG is unset).
+run: export DEBUG ?= true
 run: install
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_data
