@@ -54,6 +54,14 @@ def recent_runs(user, *, limit=20):
     return list(Run.objects.filter(payer=user).select_related("pickaxe").order_by("-started_at", "-id")[:limit])
 
 
+def run_for(user, run_id):
+    """One run, for the person who paid for it or pressed the button; 404 for anyone else."""
+    run = Run.objects.select_related("pickaxe").filter(Q(payer=user) | Q(submitted_by=user), pk=run_id).first()
+    if run is None:
+        raise Http404("No such run.")
+    return run
+
+
 def runs_per_day(pickaxe, *, days=30, now=None):
     """[(day, site runs, test runs, embed runs)] for the last `days` days, zeros included."""
     now = now or timezone.now()

@@ -133,6 +133,13 @@ def _render_page(request, pickaxe, form, *, result=None, status=200):
 
 
 @login_required
+def run_detail(request, run_id):
+    """One past run: its inputs, its output (what was received so far, while it runs), its charge."""
+    run = selectors.run_for(request.user, run_id)
+    return render(request, "pickaxes/run_detail.html", {"run": run, "result": results.ended(run, balance=None)})
+
+
+@login_required
 def studio(request):
     return render(request, "pickaxes/studio.html", {"pickaxes": selectors.studio_pickaxes(request.user)})
 
