@@ -107,20 +107,44 @@ def start_portal(user, *, return_url):
 # --- webhooks -------------------------------------------------------------------------
 
 
+class MalformedEvent(Exception):
+    """A signed payload that is not a Stripe event: refused, nothing stored."""
+
+
 class BadSignature(Exception):
     """The webhook's signature is missing, wrong or too old."""
 
 
 def verify_event(payload, signature):
-    """The event, when Stripe signed this payload with our webhook secret (else BadSignature)."""
+    """The event, when Stripe signed this payload with our webhook secret (else BadSignature)
+    and it has the shape of an event (else MalformedEvent: nothing is stored)."""
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise BadSignature("STRIPE_WEBHOOK_SECRET is not set.")
     try:
-        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
-    except (stripe.SignatureVerificationError, ValueError) as error:
+        stripe.WebhookSignature.verify_header(
+            payload.decode("utf-8"),
+            signature or "",
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=stripe.Webhook.DEFAULT_TOLERANCE,
+        )
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
         raise BadSignature(str(error)) from error
     # The payload as Stripe sent it (the SDK's objects hold Decimals JSON cannot store).
-    return json.loads(payload)
+    try:
+        event = json.loads(payload)
+    except ValueError as error:
+        raise MalformedEvent("The payload is not JSON.") from error
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and event["id"]
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise MalformedEvent("The payload is not an event (id, type, created, data.object).")
+    return event
 
 
 def receive_event(event):

@@ -103,5 +103,8 @@ def webhook(request):
     except services.BadSignature as error:
         log.warning("Refused a webhook: %s", error)
         return HttpResponseBadRequest("bad signature")
+    except services.MalformedEvent as error:
+        log.warning("Refused a signed webhook: %s", error)
+        return HttpResponseBadRequest("not an event")
     stored = services.receive_event(event)
     return HttpResponse("applied already" if stored.processed_at else "received", content_type="text/plain")

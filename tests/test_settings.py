@@ -153,3 +153,8 @@ def test_csp_the_embed_forbids_plugins_and_base_and_posts_only_to_the_site(csp, 
     policy = csp(f"/e/{embed_for(pickaxe).token}/")
     assert policy["object-src"] == ["'none'"] and policy["base-uri"] == ["'none'"]
     assert policy["form-action"] == ["'self'"] and policy["frame-ancestors"] == ["*"]
+
+
+def test_log_level_is_accepted_in_any_case():
+    started = settings_in_a_new_process(LOG_LEVEL="info", ALLOW_LOCAL_CACHE="true")
+    assert started.returncode == 0, started.stderr
