@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-pytestmark = pytest.mark.django_db
-
 from billing.models import WebhookEvent
 from tests.fakes.stripe_server import sign_payload
+
+pytestmark = pytest.mark.django_db
 
 NOT_EVENTS = [
     {"type": "customer.subscription.updated", "created": 1, "data": {"object": {}}},  # no id
