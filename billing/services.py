@@ -33,6 +33,10 @@ HANDLED_EVENTS = {
 }
 
 
+class CheckoutUnavailable(Exception):
+    """Stripe made a Checkout Session but gave no page to send the buyer to."""
+
+
 class PaymentsNotConfigured(Exception):
     """No Stripe secret key or price ids: buying is switched off."""
 
@@ -90,6 +94,8 @@ def start_checkout(user, *, product, quantity, success_url, cancel_url):
             "subscription_data": {"metadata": {"user_id": str(user.pk), "product": product}},
         }
     )
+    if not session.url:
+        raise CheckoutUnavailable(f"Checkout Session {session.id} has no URL.")
     return session.url
 
 

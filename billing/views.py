@@ -53,7 +53,7 @@ def checkout(request):
     except services.PaymentsNotConfigured:
         messages.error(request, "Payments are not configured on this site.")
         return redirect("billing")
-    except stripe.StripeError:
+    except (stripe.StripeError, services.CheckoutUnavailable):
         log.exception("Stripe refused a Checkout Session")
         messages.error(
             request, "Stripe could not start the payment just now. Nothing was charged; try again in a moment."

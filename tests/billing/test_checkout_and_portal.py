@@ -57,6 +57,14 @@ def test_stripe_refusing_checkout_says_nothing_was_charged(client, user, fake_st
     assert "Nothing was charged" in response.content.decode()
 
 
+def test_a_checkout_session_without_a_url_is_a_clear_error_not_a_500(client, user, fake_stripe):
+    client.force_login(user)
+    fake_stripe.sessions_without_url = True
+    response = client.post("/billing/checkout/", {"product": "gold"}, follow=True)
+    assert response.status_code == 200
+    assert "Nothing was charged" in response.content.decode()
+
+
 def test_manage_billing_opens_the_portal_for_the_users_customer(client, user, fake_stripe):
     client.force_login(user)
     client.post("/billing/checkout/", {"product": "gold"})

@@ -264,6 +264,7 @@ class FakeStripeServer:
         self.prices = {}
         self.subscriptions = {}  # raw records; read them with get_subscription()
         self.checkout_sessions = {}
+        self.sessions_without_url = False  # a Checkout Session that comes back with no URL
         self.portal_sessions = {}
         self.invoices = {}
         self.events = {}
@@ -1163,7 +1164,9 @@ class FakeStripeServer:
             "subscription": None,
             "success_url": params.get("success_url"),
             "ui_mode": ui_mode,
-            "url": f"https://checkout.stripe.test/c/pay/{session_id}" if ui_mode == "hosted" else None,
+            "url": f"https://checkout.stripe.test/c/pay/{session_id}"
+            if ui_mode == "hosted" and not self.sessions_without_url
+            else None,
         }
         subscription_data = params.get("subscription_data") or {}
         self._session_extras[session_id] = {
