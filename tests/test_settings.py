@@ -49,7 +49,7 @@ def test_production_starts_on_a_per_process_cache_only_when_told_to():
 def test_redis_url_turns_on_djangos_redis_cache():
     started = settings_in_a_new_process(REDIS_URL="redis://127.0.0.1:6379/0")
     assert started.returncode == 0, started.stderr
-    assert started.stdout.strip() == "django.core.cache.backends.redis.RedisCache"
+    assert started.stdout.strip() == "config.cache.SharedPoolRedisCache"
 
 
 @pytest.mark.redis
@@ -158,3 +158,17 @@ def test_csp_the_embed_forbids_plugins_and_base_and_posts_only_to_the_site(csp, 
 def test_log_level_is_accepted_in_any_case():
     started = settings_in_a_new_process(LOG_LEVEL="info", ALLOW_LOCAL_CACHE="true")
     assert started.returncode == 0, started.stderr
+
+
+@pytest.mark.redis
+def test_every_request_shares_one_redis_connection_pool_per_process(settings):
+    """Django makes a cache object per request context; each used to open its own
+    connection to Redis. Two of them (as two requests would) now share one client."""
+    settings.CACHES = {
+        "default": {"BACKEND": "config.cache.SharedPoolRedisCache", "LOCATION": TEST_REDIS_URL, "KEY_PREFIX": "t"}
+    }
+    first, second = caches.create_connection("default"), caches.create_connection("default")
+    assert first is not second and first._cache is second._cache
+    first.set("shared", 1, timeout=5)
+    assert second.get("shared") == 1
+    first.delete("shared")
