@@ -3,6 +3,7 @@ user's Entitlement equal to what Stripe says they hold now."""
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 import stripe
@@ -31,6 +32,14 @@ HANDLED_EVENTS = {
     "invoice.paid",
     "invoice.payment_failed",
 }
+
+
+# Asking for the same product again within this many seconds reopens the same session.
+CHECKOUT_REUSE_SECONDS = 300
+
+
+class AlreadyHeld(Exception):
+    """The user holds this product already (Gold is held once)."""
 
 
 class CheckoutUnavailable(Exception):
@@ -76,12 +85,20 @@ def customer_for(user):
 
 
 def start_checkout(user, *, product, quantity, success_url, cancel_url):
-    """A Stripe Checkout Session (subscription mode) for one product; returns its URL."""
+    """A Stripe Checkout Session (subscription mode) for one product; returns its URL.
+
+    Gold is bought once: a Gold member is refused (AlreadyHeld) rather than charged twice
+    for the same allowance. The same product and quantity asked again within a few minutes
+    (a double click) reopens the same session, through Stripe's idempotency key.
+    """
     if not payments_configured():
         raise PaymentsNotConfigured("Payments are not configured.")
     on_sale, price = products()[product]
+    if product == "gold" and user.is_gold:
+        raise AlreadyHeld("You are on Gold already.")
     if not on_sale.quantity_allowed:
         quantity = 1
+    window = int(time.time() // CHECKOUT_REUSE_SECONDS)
     session = stripe_client().v1.checkout.sessions.create(
         {
             "mode": "subscription",
@@ -92,7 +109,8 @@ def start_checkout(user, *, product, quantity, success_url, cancel_url):
             "cancel_url": cancel_url,
             "metadata": {"user_id": str(user.pk), "product": product},
             "subscription_data": {"metadata": {"user_id": str(user.pk), "product": product}},
-        }
+        },
+        {"idempotency_key": f"checkout-{user.pk}-{product}-{quantity}-{window}"},
     )
     if not session.url:
         raise CheckoutUnavailable(f"Checkout Session {session.id} has no URL.")

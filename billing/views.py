@@ -53,6 +53,9 @@ def checkout(request):
     except services.PaymentsNotConfigured:
         messages.error(request, "Payments are not configured on this site.")
         return redirect("billing")
+    except services.AlreadyHeld as held:
+        messages.info(request, f"{held} Nothing was charged; manage your plan below.")
+        return redirect("billing")
     except (stripe.StripeError, services.CheckoutUnavailable):
         log.exception("Stripe refused a Checkout Session")
         messages.error(

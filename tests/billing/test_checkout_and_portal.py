@@ -129,3 +129,20 @@ def test_stripe_setup_in_an_empty_account_creates_and_prints_settings(settings):
         created = empty.price_by_lookup_key("pickaxe_gold_monthly")
         assert created["recurring"]["interval"] == "month"
         assert f"STRIPE_PRICE_GOLD={created['id']}" in out.getvalue()
+
+
+def test_a_gold_member_cannot_buy_gold_again(client, user, fake_stripe):
+    user.plan = user.Plan.GOLD
+    user.save(update_fields=["plan"])
+    client.force_login(user)
+    response = client.post("/billing/checkout/", {"product": "gold"}, follow=True)
+    assert "You are on Gold already" in response.content.decode()
+    assert fake_stripe.find_requests("POST", "/v1/checkout/sessions") == []
+
+
+def test_a_double_click_on_upgrade_opens_one_checkout_session(client, user, fake_stripe):
+    client.force_login(user)
+    first = client.post("/billing/checkout/", {"product": "gold"})
+    again = client.post("/billing/checkout/", {"product": "gold"})
+    assert first["Location"] == again["Location"]
+    assert len(fake_stripe.checkout_sessions) == 1
