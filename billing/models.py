@@ -38,6 +38,9 @@ class Entitlement(models.Model):
     packs_250 = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NONE)
     current_period_end = models.DateTimeField(null=True, blank=True)
+    # Cancelled in the Portal "at period end": what is held ends at current_period_end
+    # instead of renewing.
+    ends_at_period_end = models.BooleanField(default=False)
     # When the Stripe state this row reflects was read; an older read never overwrites it.
     synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

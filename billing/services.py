@@ -270,12 +270,14 @@ def holdings(subscriptions):
         settings.STRIPE_PRICE_PACK_100: "packs_100",
         settings.STRIPE_PRICE_PACK_250: "packs_250",
     }
-    held = {"gold": False, "packs_100": 0, "packs_250": 0, "current_period_end": None}
+    held = {"gold": False, "packs_100": 0, "packs_250": 0, "current_period_end": None, "ends_at_period_end": False}
     statuses = []
     for subscription in subscriptions:
         statuses.append(subscription["status"])
         if subscription["status"] not in HOLDING:
             continue
+        if subscription.get("cancel_at_period_end") or subscription.get("cancel_at"):
+            held["ends_at_period_end"] = True
         for item in subscription["items"]["data"]:
             kind = kinds.get(item["price"]["id"])
             if kind == "gold":
@@ -296,13 +298,25 @@ def holdings(subscriptions):
 
 
 def apply_holdings(
-    user, entitlement, *, gold, packs_100, packs_250, status, current_period_end, why, stripe_event_id=None, staff=None
+    user,
+    entitlement,
+    *,
+    gold,
+    packs_100,
+    packs_250,
+    status,
+    current_period_end,
+    why,
+    ends_at_period_end=False,
+    stripe_event_id=None,
+    staff=None,
 ):
     """Write what the user holds; on a change, tell credits the new allowance (and its cause)."""
     before = (entitlement.gold, entitlement.packs_100, entitlement.packs_250)
     was_gold = entitlement.gold
     entitlement.gold, entitlement.packs_100, entitlement.packs_250 = gold, packs_100, packs_250
     entitlement.status, entitlement.current_period_end = status, current_period_end
+    entitlement.ends_at_period_end = ends_at_period_end
     entitlement.save()
     accounts.set_plan(user, User.Plan.GOLD if gold else User.Plan.FREE)
     if (gold, packs_100, packs_250) != before or entitlement._state.adding:

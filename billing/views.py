@@ -23,6 +23,7 @@ def plans(request):
         "products": catalogue.PRODUCTS,
         "replenish_days": settings.CREDIT_REPLENISH_DAYS,
         "payments_configured": services.payments_configured(),
+        "free_allowance": catalogue.FREE.allowance,
     }
     if request.user.is_authenticated:
         context.update(

@@ -143,3 +143,18 @@ def test_staff_setting_an_entitlement_resyncs_the_allowance(user):
     assert credits.allowance(user) == GOLD.allowance + PACK_100.allowance
     set_entitlement_by_staff(user, gold=False, packs_100=0, packs_250=0)
     assert credits.allowance(user) == FREE.allowance
+
+
+def test_cancel_at_period_end_shows_when_gold_ends_instead_of_a_renewal(
+    deliver, fake_stripe, settings, customer, user, client
+):
+    subscription = fake_stripe.create_subscription(customer, [(settings.STRIPE_PRICE_GOLD, 1)])
+    deliver("customer.subscription.created", subscription)
+    client.force_login(user)
+    assert "Renews" in client.get("/billing/").content.decode()
+    fake_stripe.update_subscription(subscription["id"], cancel_at_period_end=True)
+    deliver("customer.subscription.updated", fake_stripe.get_subscription(subscription["id"]))
+    html = client.get("/billing/").content.decode()
+    assert "Renews" not in html
+    assert 'data-testid="plan-ends">Gold ends on' in html and "it will not renew" in html
+    assert credits.allowance(user) == GOLD.allowance  # held until the period ends
