@@ -157,7 +157,9 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
-ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="none")
+# Production verifies every address before it can log in (so before any run): free credits
+# cannot be farmed with made-up addresses. Development (`make run`) skips it.
+ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", default="none" if DEBUG else "mandatory")
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "account"

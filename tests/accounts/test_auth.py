@@ -89,3 +89,39 @@ def test_control_characters_in_a_users_name_are_refused(db):
     with pytest.raises(ValidationError) as refused:
         user.full_clean()
     assert "name" in refused.value.message_dict
+
+
+def test_email_verification_production_requires_it_by_default():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.test_settings import PRODUCTION
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "ACCOUNT_EMAIL_VERIFICATION")}
+    env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="config.settings", ALLOW_LOCAL_CACHE="true")
+    code = "import django; django.setup(); from django.conf import settings; print(settings.ACCOUNT_EMAIL_VERIFICATION)"
+    root = Path(__file__).resolve().parents[2]
+    started = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert started.stdout.strip() == "mandatory", started.stderr
+
+
+def test_email_verification_mandatory_no_log_in_and_no_run_until_the_link_is_followed(client, db, settings, pickaxe):
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    password = "a-long-passphrase-9"
+    response = client.post(
+        "/accounts/signup/", {"email": "farmer@example.com", "password1": password, "password2": password}
+    )
+    assert response.status_code == 302 and "confirm-email" in response["Location"]
+    assert "_auth_user_id" not in client.session  # not logged in: no account page, no runs
+    run = client.post(f"/p/{pickaxe.slug}/run/", {"topic": "free credits"})
+    assert run.status_code == 302 and run["Location"].startswith("/accounts/login/")
+    refused = client.post("/accounts/login/", {"login": "farmer@example.com", "password": password})
+    assert "_auth_user_id" not in client.session and refused.status_code == 302
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[-1].body).group(0)
+    client.post(link.split("testserver", 1)[-1])
+    client.post("/accounts/login/", {"login": "farmer@example.com", "password": password})
+    assert "_auth_user_id" in client.session
