@@ -5,7 +5,7 @@ served by one asyncio process.
 
 `POST /v1/chat/completions` with `"stream": true` answers with the same events, in the
 same order and with the same JSON, as tests/fakes/openai_server.py (it uses that module's
-`_pieces` and `_usage`): a role chunk, one chunk per word of the reply (`--chunks` words),
+`_pieces`, `_usage` and its chunk builders): a role chunk, one chunk per word of the reply (`--chunks` words),
 a `finish_reason` chunk, a usage chunk when `stream_options.include_usage`, `[DONE]`,
 over chunked HTTP/1.1 with keep-alive. `--delay` seconds pass between text chunks (the
 slow model); with 0 the whole answer is written at once.
@@ -21,11 +21,10 @@ import asyncio
 import json
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.fakes.openai_server import _pieces, _usage  # noqa: E402
+from tests.fakes.openai_server import _chunk_base, _pieces, _text_chunk, _usage  # noqa: E402
 
 
 def chunk(payload: bytes) -> bytes:
@@ -41,19 +40,10 @@ def stream_parts(reply, body):
     (text chunks before the first pause, [chunk after each pause], the end)."""
     model = body["model"]
     include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-    base = {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-        "system_fingerprint": "fp_fake",
-    }
+    base = _chunk_base(model)
 
     def data(delta, finish_reason=None):
-        out = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
-        if include_usage:
-            out["usage"] = None
-        return out
+        return _text_chunk(base, delta, finish_reason, include_usage=include_usage)
 
     pieces = _pieces(reply)
     first = event(data({"role": "assistant", "content": "", "refusal": None})) + event(data({"content": pieces[0]}))

@@ -158,22 +158,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, fake, body) -> str:
         model = fake.response_model or body["model"]
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        base = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "created": int(time.time()),
-            "model": model,
-            "system_fingerprint": "fp_fake",
-        }
+        base = _chunk_base(model)
 
         def chunk(delta, finish_reason=None):
-            data = {
-                **base,
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-            }
-            if include_usage:
-                data["usage"] = None
-            return data
+            return _text_chunk(base, delta, finish_reason, include_usage=include_usage)
 
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -241,6 +229,25 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except OSError:
             self.close_connection = True
+
+
+def _chunk_base(model):
+    """The fields every streamed chunk of one answer shares."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fp_fake",
+    }
+
+
+def _text_chunk(base, delta, finish_reason=None, *, include_usage):
+    """One streamed chunk carrying choice 0's `delta`, as OpenAI sends it."""
+    data = {**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+    if include_usage:
+        data["usage"] = None
+    return data
 
 
 def _pieces(reply: str) -> list[str]:

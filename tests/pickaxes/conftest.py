@@ -1,3 +1,4 @@
+import json
 import re
 
 from asgiref.sync import async_to_sync
@@ -17,9 +18,17 @@ def post_run(client, pickaxe, *, key=None, **inputs):
     return post_without_javascript(client, f"/p/{pickaxe.slug}/run/", data)
 
 
+def sse_events(body):
+    """A streamed run's body as [(event name, data as JSON)], in order."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
 def post_run_streamed(user, pickaxe, data):
     """POST as the page's JavaScript does; returns (response, [(event, json)])."""
-    import json
 
     async def go():
         client = AsyncClient()
@@ -29,8 +38,4 @@ def post_run_streamed(user, pickaxe, data):
         return response, body
 
     response, body = async_to_sync(go)()
-    events = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((lines["event"], json.loads(lines["data"])))
-    return response, events
+    return response, sse_events(body)

@@ -1,13 +1,11 @@
 """The run path stays cheap: a fixed number of queries from POST to the end of the stream."""
 
-import json
-
 from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
-from tests.pickaxes.conftest import submission_key
+from tests.pickaxes.conftest import sse_events, submission_key
 
 # the pickaxe, its fields, the session, the user | the spend (3), the Run, the pickaxe's
 # run count | the end of the run, the balance shown with it
@@ -33,7 +31,7 @@ def test_a_site_run_makes_a_fixed_number_of_queries_from_post_to_the_end_of_its_
 
     with CaptureQueriesContext(connection) as queries:
         body = async_to_sync(run)()
-    end = json.loads(body.strip().split("\n\n")[-1].split("data: ", 1)[1])
+    end = sse_events(body)[-1][1]
     assert end["ok"] and end["balance"] == 24
     sent = statements(queries)
     assert len(sent) == QUERIES_PER_SITE_RUN, "\n".join(sent)

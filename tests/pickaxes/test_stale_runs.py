@@ -2,7 +2,6 @@
 no output (DESIGN.md section 7.6); a run whose process is alive is never swept."""
 
 import asyncio
-import json
 from datetime import timedelta
 from io import StringIO
 
@@ -15,7 +14,7 @@ from django.utils import timezone
 from credits import selectors as credits
 from pickaxes import services
 from pickaxes.models import Run
-from tests.pickaxes.conftest import submission_key
+from tests.pickaxes.conftest import sse_events, submission_key
 from tests.pickaxes.factories import open_run
 
 LEASE = 30
@@ -111,7 +110,7 @@ def test_a_slow_model_whose_process_is_alive_is_never_swept(client, user, pickax
         return closed, await reading
 
     closed, body = async_to_sync(run_and_sweep_meanwhile)()
-    end = json.loads(body.strip().split("\n\n")[-1].split("data: ", 1)[1])
+    end = sse_events(body)[-1][1]
     assert closed == 0
     assert end["ok"] and "Hello from the fake model" in end["html"]
     run = Run.objects.get()
