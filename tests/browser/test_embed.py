@@ -147,6 +147,10 @@ def expect_frame_blocked(page, response):
     )
     frame = embed_frame(page)
     assert frame is not None
+    for _ in range(100):  # the load event can come before Playwright learns the frame's URL
+        if frame.url:
+            break
+        page.wait_for_timeout(50)
     assert frame.url.startswith("chrome-error://"), f"the frame rendered {frame.url} (HTTP {response.status})"
     expect(page.frame_locator("iframe").locator("form")).to_have_count(0)
     expect(page.frame_locator("iframe").locator("body")).not_to_contain_text("Haiku helper")
