@@ -767,6 +767,84 @@ def throughput(ctx):
     return rounds, {v: s.log for v, s in servers.items()}
 
 
+PROFILE_CLIENTS = 8
+PROFILE_GROUPS = (  # where a sample's innermost frame of ours or of a library falls, first match wins
+    ("SQL (psycopg, pool)", ("psycopg",)),
+    ("ORM (query building, models)", ("django/db/",)),
+    ("openai SDK", ("openai/",)),
+    ("HTTP client (httpx2, httpcore)", ("httpx2/", "httpcore", "h11/", "anyio/")),
+    ("Redis", ("redis/",)),
+    ("templates", ("django/template/",)),
+    ("sessions, auth", ("django/contrib/sessions", "django/contrib/auth", "allauth/")),
+    ("Django request, middleware", ("django/core/handlers", "django/middleware", "django/http/", "django/utils/")),
+    ("asgiref threads", ("asgiref/",)),
+    ("uvicorn, uvloop, h11", ("uvicorn/", "uvloop", "httptools")),
+    ("asyncio", ("asyncio/",)),
+    ("our code", ("/pickaxes/", "/credits/", "/accounts/", "/embeds/", "/billing/", "/config/")),
+)
+
+
+def profile(ctx, seconds):
+    """Where the project's worker spends its CPU under load: py-spy samples whichever of its
+    threads holds the GIL (`--gil`; `--nonblocking`, so the worker is never paused) while
+    PROFILE_CLIENTS clients post runs for `seconds`. Prints CPU ms and queries per run, the
+    share of samples by library (the innermost library frame), and the functions with the
+    most samples of their own. The sampler costs the worker some CPU, so compare shares,
+    not the absolute ms, with figures measured without it."""
+    global WINDOW
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    fake, fake_url = start_fake(0.0, ctx["logs"])
+    server = start_server(PROJECT, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="profile")
+    probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
+    target = Target(server.port, ctx["pickaxe_fast"].slug, ctx["sessions"], ctx["csrf"])
+    worker = [pid for pid in process_tree(server.pid) if pid != server.pid][0]
+    raw = ctx["logs"] / "profile.txt"
+    try:
+        asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))  # warm-up
+        spy = subprocess.Popen(
+            [py_spy, "record", "-p", str(worker), "-d", str(int(seconds)), "-r", "200", "--nonblocking", "--gil"]
+            + ["-f", "raw", "-o", str(raw)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        WINDOW = seconds
+        every, inside, used = asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))
+        spy.wait(seconds + 30)
+    finally:
+        server.stop()
+        fake.stop()
+        probe.close()
+    runs = max(1, len(inside))
+    print(
+        f"{len(inside)} runs ok in {used['t']:.1f} s ({len(inside) / used['t']:.1f} runs/s, "
+        f"{sum(1 for r in every if not r.ok)} failed); server CPU {ms(used['server'] / runs):.1f} ms/run, "
+        f"{used['queries'] / runs:.1f} queries/run; others' cores {used['others'] / used['t']:.2f}."
+    )
+    groups, own, total = {}, {}, 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        count = int(count)
+        frames = stack.split(";")[1:]  # the first is the thread
+        total += count
+        leaf = frames[-1] if frames else "?"
+        own[leaf] = own.get(leaf, 0) + count
+        group = "other"
+        for frame in reversed(frames):
+            found = next((name for name, marks in PROFILE_GROUPS if any(m in frame for m in marks)), None)
+            if found:
+                group = found
+                break
+        groups[group] = groups.get(group, 0) + count
+    per_run = used["server"] / runs / max(1, total)
+    print(f"\n{total} samples; by the innermost library frame (ms/run, share):")
+    for name, count in sorted(groups.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:<36} {ms(count * per_run):6.2f}  {count / total:6.1%}")
+    print("\nFunctions with the most samples of their own:")
+    for frame, count in sorted(own.items(), key=lambda kv: -kv[1])[:30]:
+        print(f"  {count / total:6.1%}  {frame[:150]}")
+    print(f"\nRaw stacks (py-spy's collapsed format): {raw}")
+
+
 def burst(ctx, variant, pickaxe):
     """2. BURST runs posted at once, fake at ~10 s, a freshly started server."""
     fake, fake_url = start_fake(SLOW_DELAY, ctx["logs"])
@@ -865,6 +943,13 @@ def main():
         "--quick", action="store_true", help="a ~1-minute smoke run with small numbers (its verdicts mean nothing)"
     )
     parser.add_argument("--keep-logs", action="store_true", help="keep the server logs even if every target passes")
+    parser.add_argument(
+        "--profile",
+        metavar="SECONDS",
+        type=float,
+        help="instead of the benchmark: sample the project's worker with py-spy (--gil) for SECONDS under 8 clients "
+        "and print where its CPU goes",
+    )
     args = parser.parse_args()
     global LEVELS, ROUNDS, WINDOW, BURST, USERS
     if args.quick:
@@ -977,6 +1062,10 @@ def main():
         "query_dir": query_dir,
         "pickaxe_fast": pickaxe_fast,
     }
+
+    if args.profile:
+        profile(ctx, args.profile)
+        return
 
     print(
         f"1. Throughput: {ROUNDS} rounds of {WINDOW:g} s per variant and level, alternating "
