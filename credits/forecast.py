@@ -126,7 +126,8 @@ class Forecast:
 def step_chart(forecast, *, width=600, height=140, pad=6):
     """An SVG step line of the balance (shown as at least 0) from now to the horizon's end,
     with the alert threshold as a line: coordinates here, drawn by the template."""
-    end = forecast.now + forecast.horizon
+    # A day past the horizon, so that credits used just now are seen to come back.
+    end = forecast.now + forecast.horizon + DAY
     points, balance = [(forecast.now, forecast.balance)], forecast.balance
     for change in forecast.changes:
         if change.at > end:
@@ -135,7 +136,7 @@ def step_chart(forecast, *, width=600, height=140, pad=6):
         points.append((change.at, balance))
     values = [max(0, value) for _, value in points]
     top = max([*values, forecast.threshold or 0, 1])
-    span = forecast.horizon / DAY
+    span = (end - forecast.now) / DAY
 
     def x(moment):
         return round((moment - forecast.now) / DAY / span * width, 1)

@@ -22,7 +22,7 @@ from pickaxes.models import Run
 
 Kind = Entry.Kind
 Cause = Entry.Cause
-PER_PAGE = 20
+PER_PAGE = 10
 
 
 @dataclass(frozen=True)

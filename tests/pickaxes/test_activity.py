@@ -100,11 +100,12 @@ def test_plan_and_pack_changes_and_a_permanent_allowance_change(client, user, st
 def test_the_activity_is_paged_newest_first(client, user, pickaxe):
     for _ in range(25):
         open_run(pickaxe, user, f"k{next(KEYS)}")
-    first, second = account_page(client, user), account_page(client, user, "?page=2")
-    assert len(activity_lines(first)) == 20 and len(activity_lines(second)) == 6
-    assert "page 1 of 2" in first and '?page=2#activity">Older' in first
-    assert activity_lines(second)[-1].startswith("Free plan")
-    assert len(activity_lines(account_page(client, user, "?page=oops"))) == 20  # a bad page number: the first
+    first, last = account_page(client, user), account_page(client, user, "?page=3")
+    assert len(activity_lines(first)) == 10 and len(activity_lines(last)) == 6
+    assert "page 1 of 3" in first and '?page=2#activity">Older' in first
+    assert activity_lines(last)[-1].startswith("Free plan")
+    assert activity_lines(account_page(client, user, "?page=oops")) == activity_lines(first)  # bad input: page 1
+    assert activity_lines(account_page(client, user, "?page=99")) == activity_lines(last)  # past the end: the last
 
 
 def test_the_account_page_query_count_does_not_grow_with_the_activity(client, user, pickaxe, staff):
