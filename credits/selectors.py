@@ -198,7 +198,7 @@ def spending_status(user, *, now=None):
             "SELECT a.balance - COALESCE((SELECT SUM(e.amount) FROM credits_entry e"
             " WHERE e.account_id = a.id AND e.expires_at >= a.counted_until AND e.expires_at <= %s), 0),"
             " a.low_balance_alerts, a.low_balance_threshold,"
-            " (SELECT COALESCE(SUM(e.amount), 0) FROM credits_entry e WHERE e.account_id = a.id AND e.kind = 'allowance')"
+            " (SELECT COALESCE(SUM(e.amount), 0) FROM credits_entry e WHERE e.account_id = a.id AND e.expires_at IS NULL AND e.kind = 'allowance')"
             " FROM credits_creditaccount a WHERE a.user_id = %s",
             [connection.ops.adapt_datetimefield_value(now), user.pk],
         )

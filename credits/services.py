@@ -488,7 +488,7 @@ def watch_low_balance(user, *, entry, about="", page="/account/"):
             " WHERE e.account_id = a.id AND e.expires_at >= a.counted_until AND e.expires_at <= %s), 0),"
             " a.low_balance_alerts, a.low_balance_threshold,"
             " CASE WHEN a.low_balance_threshold IS NULL THEN (SELECT COALESCE(SUM(e.amount), 0)"
-            " FROM credits_entry e WHERE e.account_id = a.id AND e.kind = 'allowance') END"
+            " FROM credits_entry e WHERE e.account_id = a.id AND e.expires_at IS NULL AND e.kind = 'allowance') END"
             " FROM credits_creditaccount a WHERE a.user_id = %s",
             [connection.ops.adapt_datetimefield_value(now), user.pk],
         )
