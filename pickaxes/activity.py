@@ -104,8 +104,10 @@ def _run_line(run, entry):
     source = {Run.Source.TEST: "Test in the studio: ", Run.Source.EMBED: "Embed: "}.get(run.source, "")
     if run.status == Run.Status.RUNNING:
         state, detail = "running", "running"
-    elif run.refunded:
+    elif run.refunded and run.status == Run.Status.FAILED:
         state, detail = "refunded", "failed before any output: not charged (the credit came back)"
+    elif run.refunded:
+        state, detail = "refunded", "refunded: not charged (the credit came back)"
     elif run.status == Run.Status.FAILED:
         state, detail = "cut-off", "cut off: charged, the output so far is kept"
     elif run.finish_reason == "length":
@@ -146,6 +148,8 @@ def _entry_line(entry, *, run_of, allowance_after):
         run = run_of.get(entry.refund_of_id)
         if note or entry.cause == Cause.STAFF:
             detail = note or "given back by the Pickaxe team"
+            if run is not None:
+                detail = f"{run.pickaxe.name}: {detail}"
         elif run is not None:
             detail = f"{run.pickaxe.name}: the run failed before any output"
         else:

@@ -127,3 +127,13 @@ def test_the_account_page_query_count_does_not_grow_with_the_activity(client, us
     credits.adjust_allowance(user, 3, reason="r", staff=staff)
     assert Entry.objects.count() > 40
     assert count_queries() == few
+
+
+def test_a_run_refunded_by_staff_says_so_without_their_reason(client, user, pickaxe, staff):
+    run = open_run(pickaxe, user, "r")
+    pickaxe_services.finish_run(run, output="A poem.", model="m", prompt_tokens=1, completion_tokens=2)
+    pickaxe_services.refund_run(run, reason="ticket 88: poor answer", staff=staff)
+    html = account_page(client, user)
+    assert activity_lines(html)[0].startswith(f"Credit back {pickaxe.name}: given back by the Pickaxe team +1")
+    assert activity_lines(html)[1].startswith(f"{pickaxe.name} refunded: not charged (the credit came back) −1")
+    assert "ticket 88" not in html
