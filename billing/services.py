@@ -325,6 +325,7 @@ def apply_holdings(
             user=user,
             allowance=entitlement.allowance,
             reason=f"{entitlement.describe()} ({why})",
+            plan_name=entitlement.describe(),
             stripe_event_id=stripe_event_id,
             staff=staff,
         )

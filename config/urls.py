@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
+    path("account/", include("credits.urls")),
     path("billing/", include("billing.urls")),
     path("", include("embeds.urls")),
     path("", include("pickaxes.urls")),

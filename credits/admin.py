@@ -20,7 +20,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from credits import selectors, services
-from credits.models import CreditAccount, Entry
+from credits.models import CreditAccount, Entry, LowBalanceAlert
 
 # The most credits one staff action may move, for anyone (a superuser too): far above any
 # real need, and well inside the ledger's integer column.
@@ -28,7 +28,15 @@ MOST_CREDITS = 100_000
 
 
 class StaffCreditForm(forms.Form):
-    reason = forms.CharField(max_length=400, help_text="Required: why. It is stored with the entry.")
+    reason = forms.CharField(
+        max_length=400, help_text="Required: why, for staff. It is stored with the entry; the user never sees it."
+    )
+    user_note = forms.CharField(
+        label="Note for the user",
+        max_length=300,
+        required=False,
+        help_text="What the user reads in their activity (never your name). Empty: a neutral line.",
+    )
 
     def __init__(self, *args, staff, users=1, **kwargs):
         self.staff, self.users = staff, users
@@ -82,6 +90,7 @@ class GrantForm(StaffCreditForm):
             self.cleaned_data["amount"],
             expires_at=expires_at,
             reason=self.cleaned_data["reason"],
+            user_note=self.cleaned_data["user_note"],
             staff=self.staff,
             cause=Entry.Cause.STAFF,
         )
@@ -104,6 +113,7 @@ class DeductForm(StaffCreditForm):
             user,
             self.cleaned_data["amount"],
             reason=self.cleaned_data["reason"],
+            user_note=self.cleaned_data["user_note"],
             staff=self.staff,
             cause=Entry.Cause.STAFF,
         )
@@ -129,6 +139,7 @@ class AllowanceForm(StaffCreditForm):
             user,
             self.cleaned_data["change"],
             reason=self.cleaned_data["reason"],
+            user_note=self.cleaned_data["user_note"],
             staff=self.staff,
             cause=Entry.Cause.STAFF,
         )
@@ -138,7 +149,11 @@ class AllowanceForm(StaffCreditForm):
 class ResetWindowForm(StaffCreditForm):
     def perform(self, user):
         count = services.reset_window(
-            user, reason=self.cleaned_data["reason"], staff=self.staff, cause=Entry.Cause.STAFF
+            user,
+            reason=self.cleaned_data["reason"],
+            user_note=self.cleaned_data["user_note"],
+            staff=self.staff,
+            cause=Entry.Cause.STAFF,
         )
         return f"Gave back {count} credits in use: {self.cleaned_data['reason']}"
 
@@ -251,9 +266,20 @@ class SourceFilter(admin.SimpleListFilter):
 class EntryAdmin(admin.ModelAdmin):
     """The ledger is read-only here as everywhere: corrections are new entries."""
 
-    list_display = ["created_at", "account", "kind", "amount", "expires_at", "note", "staff", "cause", "cause_ref"]
+    list_display = [
+        "created_at",
+        "account",
+        "kind",
+        "amount",
+        "expires_at",
+        "note",
+        "user_note",
+        "staff",
+        "cause",
+        "cause_ref",
+    ]
     list_filter = ["kind", "cause", "created_at", SourceFilter, ("staff", admin.RelatedOnlyFieldListFilter)]
-    search_fields = ["account__user__email", "note", "key", "cause_ref"]
+    search_fields = ["account__user__email", "note", "user_note", "key", "cause_ref"]
     list_select_related = ["account__user", "staff"]
     date_hierarchy = "created_at"
 
@@ -277,4 +303,20 @@ class CreditAccountAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LowBalanceAlert)
+class LowBalanceAlertAdmin(admin.ModelAdmin):
+    """Each crossing of a user's low-balance threshold (its email is in Outgoing emails)."""
+
+    list_display = ["crossed_at", "account", "balance", "threshold", "about", "dismissed_at"]
+    list_select_related = ["account__user"]
+    search_fields = ["account__user__email"]
+    date_hierarchy = "crossed_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -32,6 +32,11 @@ class CreditAccount(models.Model):
     # refused and cleared by every other ledger write (grant, deduction, allowance
     # change, refund), so a refused payer is refused again without the row lock.
     empty_until = models.DateTimeField(null=True, blank=True)
+    # The low-balance alert: on (the default) or off, and below how many credits it
+    # fires. NULL: the default share of the allowance (services.alert_threshold), so the
+    # alert follows plan changes until the user picks a number of their own.
+    low_balance_alerts = models.BooleanField(default=True, db_default=True)
+    low_balance_threshold = models.PositiveIntegerField(null=True, blank=True)
 
     def __str__(self):
         return f"credits of {self.user}"
@@ -80,6 +85,9 @@ class Entry(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="refunded_by"
     )
     note = models.CharField(max_length=500, blank=True)
+    # What the user reads in their activity about a staff entry. `note` is the staff's own
+    # reason (kept for staff); it and the staff member's name are never shown to the user.
+    user_note = models.CharField(max_length=300, blank=True, default="", db_default="")
     staff = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -151,3 +159,26 @@ class Entry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise LedgerError("Ledger entries cannot be deleted; write a correcting entry.")
+
+
+class LowBalanceAlert(models.Model):
+    """One crossing of the user's threshold: the balance went from at least `threshold`
+    to below it, through `entry`. Written once per crossing, with its email; the banner
+    shows it until the user dismisses it or the balance is back at the threshold."""
+
+    account = models.ForeignKey(CreditAccount, on_delete=models.CASCADE, related_name="alerts")
+    crossed_at = models.DateTimeField()
+    balance = models.IntegerField(help_text="The balance just after the crossing.")
+    threshold = models.PositiveIntegerField()
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="low_balance_alert"
+    )
+    about = models.CharField(max_length=200, blank=True, help_text="What spent the credit, for the user to read.")
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-crossed_at", "-id"]
+        indexes = [models.Index(fields=["account", "-crossed_at"], name="credits_alert_recent_idx")]
+
+    def __str__(self):
+        return f"low balance ({self.balance} < {self.threshold}) at {self.crossed_at:%Y-%m-%d %H:%M}"

@@ -13,13 +13,16 @@ def give_new_user_an_account(sender, instance, created, raw=False, **kwargs):
         services.open_account(instance)
 
 
-def sync_allowance(sender, user, allowance, reason="plan changed", stripe_event_id=None, staff=None, **kwargs):
-    """A plan or pack changed: the allowance becomes the new total; used credits stay used."""
+def sync_allowance(
+    sender, user, allowance, reason="plan changed", stripe_event_id=None, staff=None, plan_name="", **kwargs
+):
+    """A plan or pack changed: the allowance becomes the new total; used credits stay used.
+    `plan_name` ("Gold + 1 × Extra 100") is what the user reads in their activity."""
     if stripe_event_id:
         cause, cause_ref = Entry.Cause.STRIPE_EVENT, stripe_event_id
     else:
         cause, cause_ref = (Entry.Cause.STAFF if staff else Entry.Cause.PLAN), ""
-    services.set_allowance(user, allowance, reason=reason, cause=cause, cause_ref=cause_ref)
+    services.set_allowance(user, allowance, reason=reason, cause=cause, cause_ref=cause_ref, user_note=plan_name)
 
 
 def connect():

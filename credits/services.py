@@ -12,10 +12,13 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Min, Subquery, Sum, Window
+from django.template.defaultfilters import date as format_date
 from django.utils import timezone
 
 from accounts import plans
-from credits.models import CreditAccount, Entry
+from accounts import services as accounts
+from credits import selectors
+from credits.models import CreditAccount, Entry, LowBalanceAlert
 
 Kind = Entry.Kind
 
@@ -315,9 +318,10 @@ def refund(entry, *, note="", staff=None):
     return refund_entry
 
 
-def reset_window(user, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref=""):
+def reset_window(user, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref="", user_note=""):
     """Give back every credit now in use ("reset the replenish window"): each live use or
     deduction not yet refunded gets its refund, with the same expiry. Returns the count."""
+    user_note = _user_note(user_note)
     reason = _require_reason(reason)
     with transaction.atomic():
         account, now = _lock_account(user_id=user.pk)
@@ -334,6 +338,7 @@ def reset_window(user, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref=""):
                 refund_of=entry,
                 key=f"refund:{entry.pk}",
                 note=reason,
+                user_note=user_note,
                 staff=staff,
                 cause=cause,
                 cause_ref=cause_ref,
@@ -351,14 +356,20 @@ def _require_reason(reason):
     return reason.strip()
 
 
+def _user_note(text):
+    return " ".join((text or "").split())[:300]
+
+
 def _positive(amount):
     if not isinstance(amount, int) or amount < 1:
         raise ValueError("The number of credits must be a whole number of at least 1.")
     return amount
 
 
-def grant(user, amount, *, expires_at=None, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref=""):
-    """Add `amount` bonus credits that count until `expires_at` (default: the replenish period)."""
+def grant(user, amount, *, expires_at=None, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref="", user_note=""):
+    """Add `amount` bonus credits that count until `expires_at` (default: the replenish period).
+
+    `reason` is for staff; `user_note` is what the user reads in their activity."""
     amount, reason = _positive(amount), _require_reason(reason)
     now = timezone.now()
     expires_at = expires_at or now + replenish_period()
@@ -373,6 +384,7 @@ def grant(user, amount, *, expires_at=None, reason, staff=None, cause=Entry.Caus
             amount=amount,
             expires_at=expires_at,
             note=reason,
+            user_note=_user_note(user_note),
             staff=staff,
             cause=cause,
             cause_ref=cause_ref,
@@ -381,8 +393,10 @@ def grant(user, amount, *, expires_at=None, reason, staff=None, cause=Entry.Caus
     return entry
 
 
-def deduct(user, amount, *, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref=""):
-    """Take `amount` credits away, counted like uses: they come back after the replenish period."""
+def deduct(user, amount, *, reason, staff=None, cause=Entry.Cause.STAFF, cause_ref="", user_note=""):
+    """Take `amount` credits away, counted like uses: they come back after the replenish period.
+
+    `reason` is for staff; `user_note` is what the user reads in their activity."""
     amount, reason = _positive(amount), _require_reason(reason)
     with transaction.atomic():
         account, now = _lock_account(user_id=user.pk)
@@ -393,15 +407,17 @@ def deduct(user, amount, *, reason, staff=None, cause=Entry.Cause.STAFF, cause_r
             amount=-amount,
             expires_at=now + replenish_period(),
             note=reason,
+            user_note=_user_note(user_note),
             staff=staff,
             cause=cause,
             cause_ref=cause_ref,
         )
         _record(account, [entry], now=now)
+        _watch(account, user=user, after=account.balance, change=-amount, entry=entry, now=now)
     return entry
 
 
-def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref=""):
+def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref="", user_note=""):
     """Make the plan's allowance `amount` by writing the difference (nothing if none).
 
     The plan's part is the allowance entries written without a staff user; permanent
@@ -425,6 +441,7 @@ def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref="")
             kind=Kind.ALLOWANCE,
             amount=delta,
             note=reason,
+            user_note=_user_note(user_note),
             cause=cause,
             cause_ref=cause_ref,
         )
@@ -432,8 +449,10 @@ def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref="")
     return entry
 
 
-def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref=""):
-    """A permanent staff change of the allowance by `delta` (positive or negative)."""
+def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cause_ref="", user_note=""):
+    """A permanent staff change of the allowance by `delta` (positive or negative).
+
+    `reason` is for staff; `user_note` is what the user reads in their activity."""
     reason = _require_reason(reason)
     if staff is None:
         raise ValueError("A permanent allowance change names the staff member who made it.")
@@ -447,9 +466,138 @@ def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cau
             kind=Kind.ALLOWANCE,
             amount=delta,
             note=reason,
+            user_note=_user_note(user_note),
             staff=staff,
             cause=cause,
             cause_ref=cause_ref,
         )
         _record(account, [entry], now=now)
     return entry
+
+
+def watch_low_balance(user, *, entry, about="", page="/account/"):
+    """After a spend inside the caller's transaction (the account row is locked by it):
+    when that spend took the balance below the user's alert threshold, record the crossing
+    and queue its one email. One query when nothing crossed.
+
+    `about` says what spent the credit ("your embed of “Tool”"), `page` where to look."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.id, a.balance - COALESCE((SELECT SUM(e.amount) FROM credits_entry e"
+            " WHERE e.account_id = a.id AND e.expires_at >= a.counted_until AND e.expires_at <= %s), 0),"
+            " a.low_balance_alerts, a.low_balance_threshold,"
+            " CASE WHEN a.low_balance_threshold IS NULL THEN (SELECT COALESCE(SUM(e.amount), 0)"
+            " FROM credits_entry e WHERE e.account_id = a.id AND e.expires_at IS NULL AND e.kind = 'allowance') END"
+            " FROM credits_creditaccount a WHERE a.user_id = %s",
+            [connection.ops.adapt_datetimefield_value(now), user.pk],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    account_id, after, on, custom, allowance = row
+    threshold = _threshold(on=on, custom=custom, allowance=allowance)
+    if not _crossed(threshold, after=after, change=entry.amount):
+        return None
+    return _alert(account_id, user=user, after=after, threshold=threshold, entry=entry, about=about, page=page, now=now)
+
+
+def _threshold(*, on, custom, allowance):
+    if not on:
+        return None
+    return custom if custom is not None else selectors.default_alert_threshold(allowance or 0)
+
+
+def _crossed(threshold, *, after, change):
+    """A crossing: at or above the threshold just before the change, below it just after."""
+    return bool(threshold) and after < threshold <= after - change
+
+
+def _watch(account, *, user, after, change, entry, now, about="", page="/account/"):
+    """watch_low_balance for a deduction, with the locked account at hand. (Plan changes
+    do not alert: billing tells the user of those in an email of its own.)"""
+    if change >= 0 or not account.low_balance_alerts:
+        return None
+    allowance = None
+    if account.low_balance_threshold is None:
+        allowance = Entry.objects.filter(account=account, kind=Kind.ALLOWANCE).aggregate(total=Sum("amount"))["total"]
+    threshold = _threshold(on=True, custom=account.low_balance_threshold, allowance=allowance)
+    if not _crossed(threshold, after=after, change=change):
+        return None
+    return _alert(account.pk, user=user, after=after, threshold=threshold, entry=entry, about=about, page=page, now=now)
+
+
+def _alert(account_id, *, user, after, threshold, entry, about, page, now):
+    alert = LowBalanceAlert.objects.create(
+        account_id=account_id, crossed_at=now, balance=after, threshold=threshold, entry=entry, about=about[:200]
+    )
+    ahead = selectors.forecast(user, now=now, balance_now=after, threshold=threshold)
+    accounts.queue_email(
+        key=f"low-balance:{alert.pk}",
+        to=user.email,
+        subject=f"Your Pickaxe credits are low: {max(0, after)} left",
+        body=low_balance_email(alert, ahead, page=page),
+    )
+    return alert
+
+
+def _day(moment):
+    return format_date(timezone.localtime(moment), "j M")
+
+
+def low_balance_email(alert, ahead, *, page):
+    """The email of one crossing: where the balance stands, when it runs out at the recent
+    pace, and when enough credits are back."""
+    lines = [
+        f"Your balance fell below {alert.threshold} credits"
+        + (f" after a run of {alert.about}" if alert.about else "")
+        + f": you have {max(0, alert.balance)} left.",
+        "",
+    ]
+    run_out = ahead.run_out_at()
+    pace = ahead.pace_per_day
+    if run_out is not None:
+        lines.append(
+            f"At the pace of the last {selectors.PACE_DAYS} days ({pace:.1f} a day) they run out around {_day(run_out)}."
+        )
+    elif pace:
+        lines.append(
+            f"At the pace of the last {selectors.PACE_DAYS} days ({pace:.1f} a day) they last beyond "
+            f"{_day(ahead.now + ahead.horizon)}."
+        )
+    back = ahead.back_at_threshold_at()
+    if back is not None:
+        lines.append(f"Without more runs, you are back at {alert.threshold} credits on {_day(back)}.")
+    lines += [
+        "",
+        "Each used credit comes back "
+        f"{settings.CREDIT_REPLENISH_DAYS} days after you used it. "
+        f"Your activity and when credits come back: {settings.SITE_URL.rstrip('/')}{page}",
+        f"Change or turn off this alert: {settings.SITE_URL.rstrip('/')}/account/#alerts",
+        f"Plans and extra credits: {settings.SITE_URL.rstrip('/')}/billing/",
+        "",
+        "— Pickaxe",
+    ]
+    return "\n".join(lines)
+
+
+def set_low_balance_alert(user, *, on, threshold=None):
+    """Turn the user's low-balance alert on or off, below `threshold` credits (None: the
+    default share of the allowance)."""
+    if threshold is not None and (not isinstance(threshold, int) or threshold < 1):
+        raise ValueError("The threshold must be a whole number of at least 1.")
+    with transaction.atomic():
+        account, _ = _lock_account(user_id=user.pk)
+        account.low_balance_alerts = bool(on)
+        account.low_balance_threshold = threshold
+        account.save(update_fields=["low_balance_alerts", "low_balance_threshold"])
+    return account
+
+
+def dismiss_low_balance_alert(user, *, alert_id):
+    """The user has read the banner of this crossing: it is not shown again. True if it was theirs."""
+    return bool(
+        LowBalanceAlert.objects.filter(pk=alert_id, account__user_id=user.pk, dismissed_at__isnull=True).update(
+            dismissed_at=timezone.now()
+        )
+    )

@@ -1,7 +1,9 @@
 """Reads for pickaxes: browsing, the studio, run history and usage."""
 
+import dataclasses
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
+from credits import selectors as credit_selectors
 from pickaxes.models import InputField, Pickaxe, Run
 
 Visibility = Pickaxe.Visibility
@@ -142,3 +145,51 @@ def spreadsheet_safe(cell):
     if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
         return "'" + cell
     return cell
+
+
+@dataclass(frozen=True)
+class EmbedCredits:
+    """The owner's credits as one embed spends them: what it spent over the last days, the
+    owner's balance and its days ahead at the embed's pace and at the owner's whole pace,
+    and the banner of a crossing that a run of this embed caused."""
+
+    spent: int
+    days: int
+    status: object  # credits.selectors.SpendingStatus
+    forecast: object  # credits.forecast.Forecast, at the owner's whole pace
+    embed_forecast: object  # the same at this embed's pace alone
+    alert: object = None  # credits.models.LowBalanceAlert
+
+    @property
+    def pace_per_day(self):
+        return self.spent / self.days
+
+
+def embed_credits(pickaxe, *, now=None):
+    """EmbedCredits for the usage page: a fixed number of queries."""
+    now = now or timezone.now()
+    owner = pickaxe.owner
+    days = credit_selectors.PACE_DAYS
+    spent = Run.objects.filter(
+        pickaxe=pickaxe,
+        source=Run.Source.EMBED,
+        entry__isnull=False,
+        refunded=False,
+        started_at__gt=now - timedelta(days=days),
+    ).count()
+    status = credit_selectors.spending_status(owner, now=now)
+    ahead = credit_selectors.forecast(owner, now=now, balance_now=status.balance, threshold=status.threshold)
+    alert = credit_selectors.current_low_balance_alert(owner, status=status)
+    if (
+        alert is not None
+        and not Run.objects.filter(entry_id=alert.entry_id, pickaxe=pickaxe, source=Run.Source.EMBED).exists()
+    ):
+        alert = None
+    return EmbedCredits(
+        spent=spent,
+        days=days,
+        status=status,
+        forecast=ahead,
+        embed_forecast=dataclasses.replace(ahead, pace_per_day=spent / days),
+        alert=alert,
+    )

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts
@@ -134,6 +135,7 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
         entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
         if entry.replayed:
             return Started(run=Run.objects.select_related("pickaxe").get(entry=entry), created=False)
+        _watch_balance(payer, entry=entry, pickaxe=pickaxe, source=source)
     run = Run.objects.create(
         pickaxe=pickaxe,
         payer=payer,
@@ -149,6 +151,16 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
     )
     Pickaxe.objects.filter(pk=pickaxe.pk).update(runs_count=F("runs_count") + 1)
     return Started(run=run, created=True, api_key=own_key)
+
+
+def _watch_balance(payer, *, entry, pickaxe, source):
+    """The low-balance alert, decided under the payer's row lock that the spend took (one
+    query when nothing crossed). An embed's crossing points its owner to the usage page."""
+    if source == Run.Source.EMBED:
+        about, page = f"your embed of “{pickaxe.name}”", reverse("studio_usage", args=[pickaxe.slug])
+    else:
+        about, page = f"“{pickaxe.name}”", reverse("account")
+    credits.watch_low_balance(payer, entry=entry, about=about, page=page)
 
 
 def first_run_of(payer, submission_key):

@@ -13,9 +13,11 @@ from django.urls import reverse
 from accounts.forms import OwnApiKeyForm
 from accounts.models import OwnApiKey
 from accounts.services import OwnKeyUnreadable
+from credits import forecast
 from credits import selectors as credit_selectors
+from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
-from pickaxes import charts, results, running, selectors, services
+from pickaxes import activity, charts, results, running, selectors, services
 from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
@@ -35,7 +37,19 @@ def pickaxe_page(request, slug):
     if initial is not None:
         request.session[PENDING_INPUTS] = pending
     form = run_form_class(pickaxe)(initial={**(initial or {}), "submission_key": new_submission_key()})
-    return render(request, "pickaxes/pickaxe.html", {"pickaxe": pickaxe, "form": form})
+    return render(
+        request,
+        "pickaxes/pickaxe.html",
+        {"pickaxe": pickaxe, "form": form, "before_submit": _before_submit(request.user)},
+    )
+
+
+def _before_submit(user):
+    """What the page says about the balance before Submit (credits.selectors.LowBalance);
+    None for a visitor, and for a Gold member whose runs go on their own key."""
+    if not user.is_authenticated or (user.is_gold and OwnApiKey.objects.filter(user=user).exists()):
+        return None
+    return credit_selectors.low_balance(user)
 
 
 def new_submission_key():
@@ -46,13 +60,16 @@ def account(request):
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
     user = request.user
+    credits = credit_selectors.overview(user)
     return render(
         request,
         "account.html",
         {
-            "available": credit_selectors.available(user),
-            "allowance": credit_selectors.allowance(user),
-            "returns": credit_selectors.returns_schedule(user),
+            "credits": credits,
+            "balance_parts": credits.breakdown.parts(user.plan),
+            "chart": forecast.step_chart(credits.forecast),
+            "alert_form": LowBalanceAlertForm(alert_settings=credits.alert_settings),
+            "activity": activity.activity_page(user, page=request.GET.get("page")),
             "replenish_days": settings.CREDIT_REPLENISH_DAYS,
             "runs": selectors.recent_runs(user),
             "own_key": OwnApiKey.objects.filter(user=user).first(),
@@ -193,6 +210,7 @@ def studio_usage(request, slug):
             "chart": charts.usage_chart(days),
             "days": days,
             "totals": selectors.usage_totals(pickaxe),
+            "embed_credits": selectors.embed_credits(pickaxe),
         },
     )
 

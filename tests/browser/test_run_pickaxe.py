@@ -104,7 +104,7 @@ def test_signed_up_user_sees_the_output_stream_in_and_pays_one_credit(asgi_page,
     expect(runs).to_have_count(1)
     expect(runs.first).to_contain_text("Haiku helper")
     expect(runs.first).to_contain_text("succeeded, 1 credit")
-    expect(page.get_by_test_id("returns-timeline")).to_contain_text("1 credit on")
+    expect(page.get_by_test_id("timeline-day")).to_contain_text("+1")
     screenshot("run-account-with-runs", page)
 
     run = Run.objects.get()

@@ -16,7 +16,7 @@ def test_sign_up_lands_on_the_account_page_with_25_credits(page, screenshot):
     expect(page).to_have_url("/account/")
     expect(page.locator("main [data-testid=credit-balance]")).to_have_text("25")
     expect(page.locator("header [data-testid=credit-balance]")).to_have_text("25")
-    expect(page.get_by_text("of 25")).to_be_visible()
+    expect(page.get_by_test_id("balance-line")).to_have_text("25 credits: 25 from Free")
     expect(page.get_by_test_id("returns-timeline")).to_contain_text("Nothing to come back")
     screenshot("account-new-user")
     page.set_viewport_size({"width": 375, "height": 740})

@@ -46,3 +46,10 @@ def test_unknown_user_and_non_staff_are_refused(user, make_user):
         run("grant", user.email, "1", "--reason", "x", "--staff", make_user().email)
     with pytest.raises(CommandError):
         run("grant", user.email, "0", "--reason", "zero")
+
+
+def test_grant_and_deduct_keep_the_note_for_the_user_apart_from_the_reason(user):
+    run("grant", user.email, "10", "--reason", "ticket 12", "--user-note", "Thanks for the bug report")
+    run("deduct", user.email, "2", "--reason", "ticket 13")
+    notes = dict(Entry.objects.filter(kind__in=["bonus", "deduction"]).values_list("kind", "user_note"))
+    assert notes == {"bonus": "Thanks for the bug report", "deduction": ""}

@@ -4,6 +4,7 @@ import time_machine
 from django.utils import timezone
 
 from credits import services
+from tests.pickaxes.pages import balance_line, timeline_rows
 
 
 def test_account_page_needs_sign_in(client, db):
@@ -12,12 +13,12 @@ def test_account_page_needs_sign_in(client, db):
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_new_user_sees_25_of_25_and_an_empty_timeline(client, user):
+def test_new_user_sees_25_credits_from_free_and_an_empty_timeline(client, user):
     client.force_login(user)
     response = client.get("/account/")
     html = response.content.decode()
     assert response.status_code == 200
-    assert '<span data-testid="credit-balance">25</span> <span class="muted">of 25</span>' in html
+    assert balance_line(html) == "25 credits: 25 from Free"
     assert "Nothing to come back" in html
 
 
@@ -29,9 +30,8 @@ def test_account_page_shows_returns_by_day(client, user):
         services.spend(user)
         client.force_login(user)
         html = client.get("/account/").content.decode()
-    assert "3 credits</strong> on 12 Dec" in html
-    assert "1 credit</strong> on 14 Dec" in html
-    assert '<span data-testid="credit-balance">21</span>' in html
+    assert timeline_rows(html) == [("Sat 12 Dec", "+3", "–", "24 credits"), ("Mon 14 Dec", "+1", "–", "25 credits")]
+    assert balance_line(html) == "21 credits: 25 from Free, 4 in use"
 
 
 def test_account_page_shows_0_when_the_balance_is_below_zero(client, user):
@@ -40,7 +40,8 @@ def test_account_page_shows_0_when_the_balance_is_below_zero(client, user):
     services.set_allowance(user, 5, reason="downgrade")
     client.force_login(user)
     html = client.get("/account/").content.decode()
-    assert '<span data-testid="credit-balance">0</span> <span class="muted">of 5</span>' in html
+    assert balance_line(html) == "0 credits: 5 from Free, 20 in use"
+    assert "Your balance is 15 below zero" in html
 
 
 def test_navigation_shows_the_signed_in_users_balance_on_every_page(client, user):

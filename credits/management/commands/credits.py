@@ -1,7 +1,7 @@
 """Operator command: look at a user's credits, grant or deduct with a reason.
 
 manage.py credits show alice@example.com
-manage.py credits grant alice@example.com 50 --reason "conference demo" --expires 2026-12-31
+manage.py credits grant alice@example.com 50 --reason "conference demo" --expires 2026-12-31 --user-note "Thanks for coming!"
 manage.py credits deduct alice@example.com 10 --reason "abuse, ticket 4411"
 """
 
@@ -41,6 +41,7 @@ class Command(BaseCommand):
             "--expires", type=date.fromisoformat, help=f"YYYY-MM-DD (default: {settings.CREDIT_REPLENISH_DAYS} days)"
         )
         grant.add_argument("--staff", help="email of the staff member responsible")
+        grant.add_argument("--user-note", default="", help="what the user reads in their activity (not the reason)")
 
         deduct = actions.add_parser(
             "deduct", help=f"take credits away (they return in {settings.CREDIT_REPLENISH_DAYS} days)"
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         deduct.add_argument("amount", type=positive_int)
         deduct.add_argument("--reason", required=True)
         deduct.add_argument("--staff", help="email of the staff member responsible")
+        deduct.add_argument("--user-note", default="", help="what the user reads in their activity (not the reason)")
 
     def handle(self, *args, action, email, **options):
         user = self._user(email)
@@ -62,6 +64,7 @@ class Command(BaseCommand):
                     options["amount"],
                     expires_at=expires_at,
                     reason=options["reason"],
+                    user_note=options["user_note"],
                     staff=self._staff(options["staff"]),
                     cause=Entry.Cause.STAFF,  # an operator at the shell, acting as staff
                 )
@@ -74,6 +77,7 @@ class Command(BaseCommand):
                     user,
                     options["amount"],
                     reason=options["reason"],
+                    user_note=options["user_note"],
                     staff=self._staff(options["staff"]),
                     cause=Entry.Cause.STAFF,
                 )
