@@ -98,14 +98,15 @@ def spend(user, *, key=None, note=""):
         next_return_at = empty_until
     else:
         with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            account_id = _take_one_credit(cursor, user.pk, now=now)
+            account_id, balance_after, alert_below = _take_one_credit(cursor, user.pk, now=now)
             if account_id is None:
                 # Not admitted at once: a balance to catch up (counted_until has passed),
                 # no account yet, or nothing to spend.
                 account, now = _lock_account(user_id=user.pk)
                 if account.balance >= 1:
                     _count(account, amount=-1, expires_at=now + replenish_period(), now=now)
-                    account_id = account.pk
+                    account_id, balance_after = account.pk, account.balance
+                    alert_below = _alert_threshold(account)
                 else:
                     account.empty_until = next_return_at = _next_return(account, now=now)
                 account.save(update_fields=["balance", "counted_until", "empty_until"])
@@ -118,7 +119,10 @@ def spend(user, *, key=None, note=""):
     # an exception inside the block would spoil the caller's transaction (and roll back
     # the refusal's empty_until when spend() is its own transaction).
     if new_entry_id is not None:
-        return _new_use(new_entry_id, account_id=account_id, now=now, key=key, note=note)
+        use = _new_use(new_entry_id, account_id=account_id, now=now, key=key, note=note)
+        # For watch_low_balance(), which the run service calls next, still in the lock.
+        use.balance_after, use.alert_below = balance_after, alert_below
+        return use
     if entry is None:
         raise OutOfCredits(next_return_at)
     if entry.kind != Kind.USE:
@@ -128,10 +132,15 @@ def spend(user, *, key=None, note=""):
 
 
 def _take_one_credit(cursor, user_id, *, now):
-    """The admission: the account's id if it had a credit (the row now locked), else None.
+    """The admission: (the account's id, its balance after, its low-balance threshold or
+    None) if it had a credit (the row now locked), else (None, None, None).
 
     The row must be caught up (counted_until later than now) for its balance to be the
     truth; PostgreSQL does not wait on a locked row that its snapshot already refuses.
+    The same statement returns what the low-balance alert needs (the allowance only for
+    the default threshold: a few entries, by credits_entry_live_idx), so a run that
+    crosses no threshold costs no query more. (COALESCE, not IS NULL: SQLite 3.40 says
+    a NULL column IS NULL is false inside RETURNING.)
     """
     adapt = connection.ops.adapt_datetimefield_value
     expires_at = adapt(now + replenish_period())
@@ -139,11 +148,25 @@ def _take_one_credit(cursor, user_id, *, now):
         "UPDATE credits_creditaccount SET balance = balance - 1,"
         " counted_until = CASE WHEN counted_until IS NULL OR counted_until > %s THEN %s ELSE counted_until END"
         " WHERE user_id = %s AND balance >= 1 AND (counted_until IS NULL OR counted_until > %s)"
-        " RETURNING id",
+        " RETURNING id, balance, low_balance_alerts, low_balance_threshold,"
+        " CASE WHEN low_balance_alerts AND COALESCE(low_balance_threshold, -1) < 0 THEN"
+        " (SELECT COALESCE(SUM(e.amount), 0) FROM credits_entry e WHERE e.account_id = credits_creditaccount.id"
+        " AND e.expires_at IS NULL AND e.kind = 'allowance') END",
         [expires_at, expires_at, user_id, adapt(now)],
     )
     row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None, None, None
+    account_id, balance, on, custom, allowance = row
+    return account_id, balance, _threshold(on=on, custom=custom, allowance=allowance)
+
+
+def _alert_threshold(account):
+    """The locked account's low-balance threshold (None: off)."""
+    allowance = None
+    if account.low_balance_alerts and account.low_balance_threshold is None:
+        allowance = Entry.objects.filter(account=account, kind=Kind.ALLOWANCE).aggregate(total=Sum("amount"))["total"]
+    return _threshold(on=account.low_balance_alerts, custom=account.low_balance_threshold, allowance=allowance)
 
 
 def _insert_use(cursor, account_id, *, now, key, note):
@@ -476,30 +499,24 @@ def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cau
 
 
 def watch_low_balance(user, *, entry, about="", page="/account/"):
-    """After a spend inside the caller's transaction (the account row is locked by it):
-    when that spend took the balance below the user's alert threshold, record the crossing
-    and queue its one email. One query when nothing crossed.
+    """After a spend, inside the caller's transaction (the account row still locked by
+    it): when that spend took the balance below the user's alert threshold, record the
+    crossing and queue its one email. No query when nothing crossed: spend() returned the
+    balance after it and the threshold (`entry.balance_after`, `entry.alert_below`).
 
     `about` says what spent the credit ("your embed of “Tool”"), `page` where to look."""
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.id, a.balance - COALESCE((SELECT SUM(e.amount) FROM credits_entry e"
-            " WHERE e.account_id = a.id AND e.expires_at >= a.counted_until AND e.expires_at <= %s), 0),"
-            " a.low_balance_alerts, a.low_balance_threshold,"
-            " CASE WHEN a.low_balance_threshold IS NULL THEN (SELECT COALESCE(SUM(e.amount), 0)"
-            " FROM credits_entry e WHERE e.account_id = a.id AND e.expires_at IS NULL AND e.kind = 'allowance') END"
-            " FROM credits_creditaccount a WHERE a.user_id = %s",
-            [connection.ops.adapt_datetimefield_value(now), user.pk],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    if not _crossed(entry.alert_below, after=entry.balance_after, change=entry.amount):
         return None
-    account_id, after, on, custom, allowance = row
-    threshold = _threshold(on=on, custom=custom, allowance=allowance)
-    if not _crossed(threshold, after=after, change=entry.amount):
-        return None
-    return _alert(account_id, user=user, after=after, threshold=threshold, entry=entry, about=about, page=page, now=now)
+    return _alert(
+        entry.account_id,
+        user=user,
+        after=entry.balance_after,
+        threshold=entry.alert_below,
+        entry=entry,
+        about=about,
+        page=page,
+        now=timezone.now(),
+    )
 
 
 def _threshold(*, on, custom, allowance):
@@ -518,10 +535,7 @@ def _watch(account, *, user, after, change, entry, now, about="", page="/account
     do not alert: billing tells the user of those in an email of its own.)"""
     if change >= 0 or not account.low_balance_alerts:
         return None
-    allowance = None
-    if account.low_balance_threshold is None:
-        allowance = Entry.objects.filter(account=account, kind=Kind.ALLOWANCE).aggregate(total=Sum("amount"))["total"]
-    threshold = _threshold(on=True, custom=account.low_balance_threshold, allowance=allowance)
+    threshold = _alert_threshold(account)
     if not _crossed(threshold, after=after, change=change):
         return None
     return _alert(account.pk, user=user, after=after, threshold=threshold, entry=entry, about=about, page=page, now=now)

@@ -160,3 +160,28 @@ def test_an_embed_that_takes_its_owner_below_the_threshold_tells_them_on_the_usa
 def test_a_crossing_is_recorded_at_the_moment_of_the_run(clock, person, tool):
     run(tool, person, 21)
     assert LowBalanceAlert.objects.get().crossed_at == START
+
+
+def test_a_crossing_is_seen_when_the_spend_first_catches_the_balance_up(clock, person, tool):
+    """The spend after a use expired takes the locked path (the row's counted_until has
+    passed), which must decide the crossing as the one-statement path does."""
+    run(tool, person, 3)  # 25 → 22, the three uses expire 30 days on
+    clock.move_to(START + 29 * DAY)
+    run(tool, person, 17)  # 22 → 5
+    assert not LowBalanceAlert.objects.exists()
+    clock.move_to(START + 30 * DAY + timedelta(minutes=1))  # the first three are back: 8
+    run(tool, person, 3)  # caught up at the first, 8 → 5: not below 5
+    assert not LowBalanceAlert.objects.exists()
+    run(tool, person)  # 5 → 4
+    assert LowBalanceAlert.objects.get().balance == 4
+
+
+def test_the_catch_up_path_alone_can_cross(clock, person, tool):
+    run(tool, person, 20)  # 25 → 5, the uses expire 30 days on
+    clock.move_to(START + 30 * DAY + timedelta(minutes=1))
+    account = person.credit_account
+    services.set_low_balance_alert(person, on=True, threshold=25)
+    run(tool, person)  # caught up (25) on the locked path, then 25 → 24: crossed
+    alert = LowBalanceAlert.objects.get()
+    assert (alert.balance, alert.threshold) == (24, 25)
+    assert account.pk == alert.account_id

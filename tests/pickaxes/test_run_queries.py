@@ -7,10 +7,10 @@ from django.test.utils import CaptureQueriesContext
 
 from tests.pickaxes.conftest import sse_events, submission_key
 
-# the pickaxe, its fields, the session, the user | the spend (3), the low-balance check
-# under the spend's row lock (issue 13), the Run, the pickaxe's run count | the end of the
-# run, the balance shown with it
-QUERIES_PER_SITE_RUN = 12
+# the pickaxe, its fields, the session, the user | the spend (3; its UPDATE also returns
+# what the low-balance alert needs), the Run, the pickaxe's run count | the end of the run,
+# the balance shown with it
+QUERIES_PER_SITE_RUN = 11
 
 
 def statements(queries):
