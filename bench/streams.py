@@ -575,9 +575,9 @@ class BurstSampler:
 # --------------------------------------------------------------------------- setup
 
 
-def database_from_url():
+def database_from_url(suffix=DB_SUFFIX):
     """(URL of the bench database, its name, connection parameters): DATABASE_URL's server
-    and credentials, its database name plus DB_SUFFIX, which must contain 'bench'."""
+    and credentials, its database name plus `suffix`, which must contain 'bench'."""
     url = os.environ.get("DATABASE_URL") or DEFAULT_URL
     parts = urlsplit(url)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
@@ -585,7 +585,7 @@ def database_from_url():
     base = unquote(parts.path.lstrip("/"))
     if not base:
         sys.exit("bench: DATABASE_URL names no database.")
-    name = base + DB_SUFFIX
+    name = base + suffix
     if "bench" not in name:
         sys.exit(f"bench: refusing to drop and re-create {name!r}; DATABASE_URL's database name must contain 'bench'.")
     params = {
