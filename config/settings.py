@@ -308,6 +308,8 @@ if not FIELD_ENCRYPTION_KEYS:
 EMBED_FORM_TOKEN_MAX_AGE = env.int("EMBED_FORM_TOKEN_MAX_AGE", default=6 * 3600)
 EMBED_OWNER_RUNS_PER_MINUTE = env.int("EMBED_OWNER_RUNS_PER_MINUTE", default=30)
 
+# While a run streams, the page gets its output so far (rendered) at most this often (seconds).
+RUN_PROGRESS_EVERY_SECONDS = env.float("RUN_PROGRESS_EVERY_SECONDS", default=0.15)
 # While a run streams, its output so far is stored this often (seconds).
 RUN_OUTPUT_KEPT_EVERY_SECONDS = env.float("RUN_OUTPUT_KEPT_EVERY_SECONDS", default=1.0)
 # A running run's lease: the process driving it renews it every third of this; a run whose
