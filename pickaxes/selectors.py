@@ -2,8 +2,10 @@
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -38,6 +40,20 @@ def pickaxe_for_page(slug, user):
     if pickaxe.visibility == Visibility.PRIVATE and pickaxe.owner_id != getattr(user, "pk", None):
         raise Http404("No such pickaxe.")
     return pickaxe
+
+
+PICKAXE_PATH = re.compile(r"^/p/(?P<slug>[-a-zA-Z0-9_]+)/")
+
+
+def pickaxe_named_in(next_url):
+    """The public or unlisted pickaxe whose page (or run) a log-in's `next` address is, e.g.
+    "/p/cold-email/"; None for any other address."""
+    parts = urlsplit(next_url or "")
+    match = PICKAXE_PATH.match(parts.path)
+    if match is None or parts.scheme or parts.netloc:
+        return None
+    visible = (Visibility.PUBLIC, Visibility.UNLISTED)
+    return Pickaxe.objects.filter(slug=match["slug"], visibility__in=visible).only("name", "slug").first()
 
 
 def owned_pickaxe(slug, owner):
