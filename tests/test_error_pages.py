@@ -9,29 +9,39 @@ from django.views.defaults import server_error
 URL_LIST = ("Using the URLconf", "urlpatterns", "config.urls", "The current path")
 
 
+@pytest.fixture
+def debug_on(settings):
+    """DEBUG on, as `make run` has it (settings install the middleware when DEBUG is on at
+    start; the test client loads the middleware list at its first request)."""
+    settings.DEBUG = True
+    if "config.middleware.NotFoundPageMiddleware" not in settings.MIDDLEWARE:
+        settings.MIDDLEWARE = [*settings.MIDDLEWARE, "config.middleware.NotFoundPageMiddleware"]
+
+
 def assert_site_page(html, heading):
     assert 'data-testid="error-page"' in html and 'class="site-header"' in html and heading in html
     assert not any(leak in html for leak in URL_LIST)
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_a_missing_address_is_the_site_404_page(client, db, settings, debug):
-    settings.DEBUG = debug
+def test_a_missing_address_is_the_site_404_page(client, db, request, debug):
+    if debug:
+        request.getfixturevalue("debug_on")
     response = client.get("/no/such/page/")
     assert response.status_code == 404
     assert_site_page(response.content.decode(), "Page not found")
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_a_view_that_finds_nothing_is_the_site_404_page(client, db, settings, debug):
-    settings.DEBUG = debug
+def test_a_view_that_finds_nothing_is_the_site_404_page(client, db, request, debug):
+    if debug:
+        request.getfixturevalue("debug_on")
     response = client.get("/p/no-such-pickaxe/")
     assert response.status_code == 404
     assert_site_page(response.content.decode(), "Page not found")
 
 
-def test_with_debug_on_an_address_missing_its_slash_is_still_redirected(client, user, settings):
-    settings.DEBUG = True
+def test_with_debug_on_an_address_missing_its_slash_is_still_redirected(client, user, debug_on):
     client.force_login(user)
     response = client.get("/account")
     assert response.status_code == 301 and response["Location"] == "/account/"

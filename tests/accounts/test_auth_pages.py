@@ -1,6 +1,8 @@
 """allauth's pages in the site's style and words ("Log in", "Sign up"), and, when a
 pickaxe's Submit sent you there, its name."""
 
+import re
+
 from django.test import Client
 
 from tests.factories import PASSWORD
@@ -59,3 +61,23 @@ def test_a_private_pickaxe_or_another_address_names_nothing(client, db):
 def test_a_bad_login_says_so_in_the_form(client, user):
     html = client.post("/accounts/login/", {"login": user.email, "password": "wrong"}).content.decode()
     assert "errorlist" in html and "<h1>Log in</h1>" in html
+
+
+def test_the_password_reset_pages_say_what_happens_in_the_sites_words(client, user, mailoutbox):
+    html = client.get("/accounts/password/reset/").content.decode()
+    assert "<h1>Reset your password</h1>" in html and "Send me the link" in html
+    response = client.post("/accounts/password/reset/", {"email": user.email}, follow=True)
+    assert "<h1>Check your email</h1>" in response.content.decode()
+    link = re.search(r"http://testserver(/accounts/password/reset/key/\S+)", mailoutbox[0].body).group(1)
+    response = client.get(link, follow=True)
+    form_url = response.redirect_chain[-1][0] if response.redirect_chain else link
+    assert "<h1>Choose a new password</h1>" in response.content.decode()
+    new = "a-brand-new-passphrase-7"
+    response = client.post(form_url, {"password1": new, "password2": new}, follow=True)
+    assert "<h1>Password changed</h1>" in response.content.decode()
+    assert Client().login(email=user.email, password=new)
+
+
+def test_an_old_reset_link_says_it_has_expired(client, db):
+    html = client.get("/accounts/password/reset/key/1-nonsense/", follow=True).content.decode()
+    assert "<h1>This link has expired</h1>" in html and not any(word in html for word in ALLAUTH_WORDS)
