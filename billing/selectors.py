@@ -72,7 +72,7 @@ def _stripe_prices():
     client = services.stripe_client()
     texts = {}
     for code, (_, price_id) in services.products().items():
-        price = client.prices.retrieve(price_id)
+        price = client.v1.prices.retrieve(price_id)
         interval = price.recurring.interval if price.recurring else "month"
         texts[code] = money_a_month(price.unit_amount or 0, price.currency, interval)
     return texts
