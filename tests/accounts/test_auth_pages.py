@@ -81,3 +81,12 @@ def test_the_password_reset_pages_say_what_happens_in_the_sites_words(client, us
 def test_an_old_reset_link_says_it_has_expired(client, db):
     html = client.get("/accounts/password/reset/key/1-nonsense/", follow=True).content.decode()
     assert "<h1>This link has expired</h1>" in html and not any(word in html for word in ALLAUTH_WORDS)
+
+
+def test_the_email_page_adds_and_lists_addresses_in_the_sites_words(client, user):
+    client.force_login(user)
+    html = client.get("/accounts/email/").content.decode()
+    assert "<h1>Your email addresses</h1>" in html and user.email in html
+    assert not any(word in html for word in ALLAUTH_WORDS)
+    response = client.post("/accounts/email/", {"action_add": "", "email": "second@example.com"}, follow=True)
+    assert response.status_code == 200 and "second@example.com" in response.content.decode()

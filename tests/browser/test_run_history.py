@@ -232,3 +232,18 @@ def test_the_owners_usage_page_and_the_new_pickaxe_page(page, pickaxe, fake_open
 
     page.goto("/billing/")
     widths(page, screenshot, "issue13-billing")
+
+
+def test_the_account_management_pages_in_the_site_layout(page, screenshot, db):
+    user = UserFactory(email="manager@example.com")
+    log_in(page, user.email)
+    expect(page).to_have_url("/account/")
+    page.goto("/accounts/password/change/")
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    widths(page, screenshot, "issue13-password-change")
+    page.goto("/accounts/email/")
+    expect(page.locator("body")).not_to_contain_text("Menu:")
+    widths(page, screenshot, "issue13-email")
+    page.goto("/accounts/logout/")
+    expect(page.get_by_role("heading", name="Log out")).to_be_visible()
+    widths(page, screenshot, "issue13-logout")
