@@ -63,9 +63,9 @@ def _last_block_start(text, start):
     cut, fenced, blank_before, at = start, None, False, start
     while at < len(text):
         end = text.find("\n", at)
-        line = text[at:] if end == -1 else text[at:end]
         if end == -1:
             break  # the line being written: what it is may not show yet ("1" of "1. ")
+        line = text[at:end]
         fence = FENCE.match(line)
         if fenced is None and blank_before and line and not CONTINUES_BLOCK.match(line):
             cut = at
