@@ -19,15 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def plans(request):
+    entitlement = selectors.entitlement_of(request.user) if request.user.is_authenticated else None
     context = {
-        "products": catalogue.PRODUCTS,
+        "cards": selectors.plan_cards(entitlement),
         "replenish_days": settings.CREDIT_REPLENISH_DAYS,
         "payments_configured": services.payments_configured(),
         "free_allowance": catalogue.FREE.allowance,
     }
     if request.user.is_authenticated:
         context.update(
-            entitlement=selectors.entitlement_of(request.user),
+            entitlement=entitlement,
             allowance=credit_selectors.allowance(request.user),
             available=credit_selectors.available(request.user),
             has_customer=hasattr(request.user, "stripe_customer"),

@@ -1,8 +1,11 @@
 """Project-wide middleware."""
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.http import HttpResponseBadRequest
+from django.conf import settings
+from django.http import Http404, HttpResponseBadRequest
+from django.urls import Resolver404, resolve
 from django.utils.deprecation import MiddlewareMixin
+from django.views.defaults import page_not_found
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -62,4 +65,51 @@ def _has_nul(request):
         for key, values in items:
             if "\x00" in key or any("\x00" in value for value in values if isinstance(value, str)):
                 return True
+    return False
+
+
+class NotFoundPageMiddleware:
+    """With DEBUG on, a missing page is still the site's 404 page.
+
+    Django answers a 404 under DEBUG with its technical page, which lists every URL
+    pattern, and ignores handler404 then. This middleware (installed only with DEBUG on)
+    answers first: an address no pattern matches, and an Http404 a view raises, get
+    404.html as in production. It sits below CommonMiddleware, which still redirects
+    "/account" to "/account/" on seeing the 404.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request):
+        if self._is_async:
+            return self.__acall__(request)
+        if _matches_nothing(request):
+            return page_not_found(request, Http404())
+        return self.get_response(request)
+
+    async def __acall__(self, request):
+        if _matches_nothing(request):
+            return await sync_to_async(page_not_found)(request, Http404())
+        return await self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, Http404) and settings.DEBUG:
+            return page_not_found(request, exception)
+        return None
+
+
+def _matches_nothing(request):
+    if not settings.DEBUG:  # (tests turn DEBUG off and on at run time)
+        return False
+    try:
+        resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return True
     return False

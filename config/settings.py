@@ -65,6 +65,9 @@ MIDDLEWARE = [
 if not DEBUG:
     # Production serves static files from the app process; development uses runserver's.
     MIDDLEWARE.insert(1, "config.middleware.AsyncWhiteNoiseMiddleware")
+else:
+    # A missing page is the site's 404 page, not Django's list of every URL pattern.
+    MIDDLEWARE.append("config.middleware.NotFoundPageMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -81,6 +84,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "pickaxes.context_processors.credit_balance",
+                "pickaxes.context_processors.pickaxe_to_run",
                 "config.context_processors.credit_rules",
             ],
         },
@@ -154,6 +158,7 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # django-allauth: email + password, no usernames.
 ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
@@ -292,6 +297,15 @@ STRIPE_PRICE_GOLD = env("STRIPE_PRICE_GOLD", default="")
 STRIPE_PRICE_PACK_100 = env("STRIPE_PRICE_PACK_100", default="")
 STRIPE_PRICE_PACK_250 = env("STRIPE_PRICE_PACK_250", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")  # empty: Stripe's own; tests point it at a fake
+# The prices the plans page shows while Stripe is not configured (with Stripe, its prices
+# are shown): cents a month, in BILLING_DISPLAY_CURRENCY. The defaults are the list prices
+# `manage.py stripe_setup` creates (accounts/plans.py).
+BILLING_DISPLAY_CURRENCY = env("BILLING_DISPLAY_CURRENCY", default="eur")
+BILLING_DISPLAY_PRICES = {
+    "gold": env.int("BILLING_DISPLAY_PRICE_GOLD", default=1900),
+    "pack_100": env.int("BILLING_DISPLAY_PRICE_PACK_100", default=500),
+    "pack_250": env.int("BILLING_DISPLAY_PRICE_PACK_250", default=1000),
+}
 
 # Fernet keys for secrets at rest (own API keys), newest first; older ones still decrypt.
 # Development derives one from SECRET_KEY; production must set its own.
@@ -308,6 +322,8 @@ if not FIELD_ENCRYPTION_KEYS:
 EMBED_FORM_TOKEN_MAX_AGE = env.int("EMBED_FORM_TOKEN_MAX_AGE", default=6 * 3600)
 EMBED_OWNER_RUNS_PER_MINUTE = env.int("EMBED_OWNER_RUNS_PER_MINUTE", default=30)
 
+# While a run streams, the page gets its output so far (rendered) at most this often (seconds).
+RUN_PROGRESS_EVERY_SECONDS = env.float("RUN_PROGRESS_EVERY_SECONDS", default=0.15)
 # While a run streams, its output so far is stored this often (seconds).
 RUN_OUTPUT_KEPT_EVERY_SECONDS = env.float("RUN_OUTPUT_KEPT_EVERY_SECONDS", default=1.0)
 # A running run's lease: the process driving it renews it every third of this; a run whose

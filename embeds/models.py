@@ -72,3 +72,30 @@ class EmbedRun(models.Model):
 
     def __str__(self):
         return f"embed run {self.run_id} for visitor {self.visitor_id[:8]}"
+
+
+class RefusedRuns(models.Model):
+    """How many embed runs were refused, per embed, day and reason, before anything was
+    charged: what the owner's usage page shows. A counter, not a row per refusal, so a
+    script hammering a limit adds no rows."""
+
+    class Reason(models.TextChoices):
+        VISITOR_LIMIT = "visitor", "visitor limit"
+        ADDRESS_LIMIT = "address", "address limit"
+        OWNER_CAP = "owner_cap", "owner cap (embed runs a minute)"
+        RESTING = "resting", "resting (you were out of credits)"
+        UNAVAILABLE = "unavailable", "switched off or private"
+
+    embed = models.ForeignKey(Embed, on_delete=models.CASCADE, related_name="refused")
+    day = models.DateField()
+    reason = models.CharField(max_length=12, choices=Reason.choices)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "refused runs"
+        constraints = [
+            models.UniqueConstraint(fields=["embed", "day", "reason"], name="refusedruns_one_counter_per_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.count} refused ({self.reason}) on {self.day} for {self.embed}"

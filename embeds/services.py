@@ -15,12 +15,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.defaultfilters import date as format_date
 from django.utils import timezone
 
 from accounts import services as accounts
 from credits.services import OutOfCredits
-from embeds.models import Embed, EmbedRun, new_token
+from embeds.models import Embed, EmbedRun, RefusedRuns, new_token
 from pickaxes import services as pickaxe_services
 from pickaxes.models import Pickaxe, Run
 
@@ -130,10 +131,12 @@ RESTING = "This tool is resting. Please try again later."
 
 
 class EmbedRefused(Exception):
-    """The embed refuses this run before anything is charged; `message` is for the visitor."""
+    """The embed refuses this run before anything is charged; `message` is for the visitor,
+    `reason` (a RefusedRuns.Reason) for the owner's counts."""
 
-    def __init__(self, message):
+    def __init__(self, message, *, reason):
         self.message = message
+        self.reason = reason
         super().__init__(message)
 
 
@@ -168,7 +171,7 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
                 )
             except OutOfCredits as out:
                 _tell_owner_once_a_day(locked, out.next_return_at, now=now)
-                refusal = EmbedRefused(RESTING)
+                refusal = EmbedRefused(RESTING, reason=RefusedRuns.Reason.RESTING)
             else:
                 if started.created:
                     EmbedRun.objects.create(
@@ -181,13 +184,31 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
                 return started
     except IntegrityError:
         return pickaxe_services.first_run_of(owner, submission_key)
+    except EmbedRefused as raised:  # a limit (the run's transaction is rolled back by now)
+        refusal = raised
+    _count_refusal(embed=embed, reason=refusal.reason)
     raise refusal
+
+
+def _count_refusal(*, embed, reason):
+    """One more refused run for the embed's owner to see, counted per day and reason in a
+    short transaction of its own, after the refused run's."""
+    day = timezone.localdate()
+    with transaction.atomic():
+        counters = RefusedRuns.objects.filter(embed=embed, day=day, reason=reason)
+        if counters.update(count=F("count") + 1):
+            return
+        try:
+            with transaction.atomic():
+                RefusedRuns.objects.create(embed=embed, day=day, reason=reason, count=1)
+        except IntegrityError:  # another process made today's counter meanwhile
+            counters.update(count=F("count") + 1)
 
 
 def _check_limits(embed, *, visitor_id, visitor_ip, now):
     """Raise EmbedRefused when a limit is reached (counted under the embed's row lock)."""
     if not is_available(embed):
-        raise EmbedRefused(UNAVAILABLE)
+        raise EmbedRefused(UNAVAILABLE, reason=RefusedRuns.Reason.UNAVAILABLE)
     runs = EmbedRun.objects.filter(embed=embed)
 
     if embed.runs_per_visitor:
@@ -197,13 +218,17 @@ def _check_limits(embed, *, visitor_id, visitor_ip, now):
             mine = mine.filter(started_at__gt=now - window)
         used = list(mine.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_visitor])
         if len(used) >= embed.runs_per_visitor:
-            raise EmbedRefused(_limit_message(embed, used[0] + window if window else None))
+            raise EmbedRefused(
+                _limit_message(embed, used[0] + window if window else None), reason=RefusedRuns.Reason.VISITOR_LIMIT
+            )
 
     if embed.runs_per_ip_per_day:
         from_ip = runs.filter(visitor_ip=visitor_ip, started_at__gt=now - timedelta(days=1))
         first = list(from_ip.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_ip_per_day])
         if len(first) >= embed.runs_per_ip_per_day:
-            raise EmbedRefused(_limit_message(embed, first[0] + timedelta(days=1)))
+            raise EmbedRefused(
+                _limit_message(embed, first[0] + timedelta(days=1)), reason=RefusedRuns.Reason.ADDRESS_LIMIT
+            )
 
     per_minute = settings.EMBED_OWNER_RUNS_PER_MINUTE
     if per_minute:
@@ -211,7 +236,9 @@ def _check_limits(embed, *, visitor_id, visitor_ip, now):
             payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED, started_at__gt=now - timedelta(minutes=1)
         )
         if recent.count() >= per_minute:
-            raise EmbedRefused("This tool is very busy right now. Please try again in a minute.")
+            raise EmbedRefused(
+                "This tool is very busy right now. Please try again in a minute.", reason=RefusedRuns.Reason.OWNER_CAP
+            )
 
 
 def _limit_message(embed, again_at):

@@ -1,3 +1,5 @@
+import re
+
 from django import forms
 from django.conf import settings
 from django.utils.text import slugify
@@ -69,6 +71,17 @@ class InputFieldForm(forms.ModelForm):
             "position": forms.HiddenInput(attrs={"data-position": ""}),
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["key"].required = False
+        self.fields["key"].help_text = "Used in the template as {{key}}. Leave empty to make one from the label."
+
+    def clean_key(self):
+        key = self.cleaned_data.get("key") or key_from_label(self.cleaned_data.get("label") or "")
+        if not key:
+            raise forms.ValidationError("Give the field a key: lowercase letters, digits and underscores.")
+        return key
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") == InputField.Kind.CHOICE:
@@ -79,6 +92,15 @@ class InputFieldForm(forms.ModelForm):
         if low is not None and high is not None and low > high:
             self.add_error("max_value", "The largest number must not be below the smallest.")
         return cleaned
+
+
+def key_from_label(label):
+    """A field's key made from its label, as the studio's editor fills it in: "Your topic"
+    → "your_topic", "2nd idea" → "field_2nd_idea"; "" when the label has no letter or digit."""
+    key = re.sub(r"[^a-z0-9]+", "_", slugify(label)).strip("_")
+    if key and not key[0].isalpha():
+        key = f"field_{key}"
+    return key[: InputField._meta.get_field("key").max_length].rstrip("_")
 
 
 class BaseFieldsFormSet(forms.BaseInlineFormSet):

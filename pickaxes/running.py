@@ -22,7 +22,7 @@ from django.db import connection
 from django.http import StreamingHttpResponse
 
 from credits import selectors as credit_selectors
-from pickaxes import llm, results, services
+from pickaxes import llm, progress, results, services
 
 _running_tasks = set()  # strong references, so the event loop does not drop running tasks
 
@@ -150,8 +150,9 @@ async def result(job):
 
 
 def stream(job, *, visitor=False):
-    """The run as server-sent events: `delta` with text as it arrives, then `end` with the
-    result. For an embed's `visitor`, the result carries nothing about the payer."""
+    """The run as server-sent events: `output` with the output so far as HTML (throttled,
+    see pickaxes/progress.py), then `end` with the result. For an embed's `visitor`, the
+    result carries nothing about the payer."""
     _give_back_connection()
     return StreamingHttpResponse(
         _events(job, visitor=visitor),
@@ -176,20 +177,25 @@ def _give_back_connection():
 
 async def _events(job, *, visitor):
     end = job.result
+    shown = progress.Progress()
     while end is None:
-        # Whatever has arrived since the last write goes out as one write (a fast model
-        # sends its pieces in bursts): one socket write, not one per piece.
-        batch = [await job.queue.get()]
+        # Whatever has arrived meanwhile is taken at once (a fast model sends its pieces in
+        # bursts); the output so far goes out when it is due (see pickaxes/progress.py).
+        try:
+            async with asyncio.timeout(shown.wait()):
+                batch = [await job.queue.get()]
+        except TimeoutError:
+            yield _event("output", shown.render())
+            continue
         while not job.queue.empty():
             batch.append(job.queue.get_nowait())
-        text = []
         for kind, payload in batch:
             if kind == "delta":
-                text.append(_event("delta", {"text": payload}))
+                shown.add(payload)
             else:
                 end = payload
-        if text:
-            yield "".join(text)
+        if end is None and shown.due():
+            yield _event("output", shown.render())
     yield _event("end", (end.for_visitor() if visitor else end).as_event())
 
 

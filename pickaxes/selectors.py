@@ -3,10 +3,13 @@
 import dataclasses
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.paginator import Paginator
 from django.db.models import Count, Prefetch, Q
 from django.db.models.functions import TruncDate
 from django.http import Http404
@@ -41,6 +44,20 @@ def pickaxe_for_page(slug, user):
     return pickaxe
 
 
+PICKAXE_PATH = re.compile(r"^/p/(?P<slug>[-a-zA-Z0-9_]+)/")
+
+
+def pickaxe_named_in(next_url):
+    """The public or unlisted pickaxe whose page (or run) a log-in's `next` address is, e.g.
+    "/p/cold-email/"; None for any other address."""
+    parts = urlsplit(next_url or "")
+    match = PICKAXE_PATH.match(parts.path)
+    if match is None or parts.scheme or parts.netloc:
+        return None
+    visible = (Visibility.PUBLIC, Visibility.UNLISTED)
+    return Pickaxe.objects.filter(slug=match["slug"], visibility__in=visible).only("name", "slug").first()
+
+
 def owned_pickaxe(slug, owner):
     try:
         return Pickaxe.objects.prefetch_related("fields").get(slug=slug, owner=owner)
@@ -57,12 +74,58 @@ def recent_runs(user, *, limit=20):
     return list(Run.objects.filter(payer=user).select_related("pickaxe").order_by("-started_at", "-id")[:limit])
 
 
+def _runs_seen_by(user):
+    """The runs a person may open: those they paid for or pressed the button of."""
+    return Run.objects.filter(Q(payer=user) | Q(submitted_by=user))
+
+
+def run_history(user):
+    """The runs a person may open, newest first, with their pickaxe and its fields (to
+    label the inputs): three queries per page, whatever the page holds."""
+    return (
+        _runs_seen_by(user)
+        .select_related("pickaxe")
+        .prefetch_related(Prefetch("pickaxe__fields", queryset=InputField.objects.order_by("position", "id")))
+        .order_by("-started_at", "-id")
+    )
+
+
+def run_history_page(user, *, page=None, per_page=25):
+    """A page of the person's runs, each with `labelled` inputs ([(label, value)])."""
+    paged = Paginator(run_history(user), per_page).get_page(page)
+    for run in paged.object_list:
+        run.labelled = labelled_inputs(run)
+    return paged
+
+
 def run_for(user, run_id):
     """One run, for the person who paid for it or pressed the button; 404 for anyone else."""
-    run = Run.objects.select_related("pickaxe").filter(Q(payer=user) | Q(submitted_by=user), pk=run_id).first()
+    run = run_history(user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such run.")
     return run
+
+
+def labelled_inputs(run):
+    """[(label, value)] of a run's inputs, in the order of the pickaxe's fields; a key
+    whose field has since been removed keeps its key as its label."""
+    labels = {field.key: field.label for field in run.pickaxe.fields.all()}
+    order = list(labels)
+    keys = sorted(run.inputs, key=lambda key: order.index(key) if key in labels else len(order))
+    return [(labels.get(key, key), run.inputs[key]) for key in keys]
+
+
+def inputs_to_run_again(user, run_id, pickaxe):
+    """The inputs of one of the person's runs of this pickaxe, to fill its form again;
+    None when there is no such run (another person's, another pickaxe's, a bad id)."""
+    try:
+        run_id = int(run_id)
+    except (TypeError, ValueError):
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return None
+    inputs = _runs_seen_by(user).filter(pk=run_id, pickaxe=pickaxe).values_list("inputs", flat=True).first()
+    return inputs if isinstance(inputs, dict) else None
 
 
 def runs_per_day(pickaxe, *, days=30, now=None):
@@ -193,3 +256,32 @@ def embed_credits(pickaxe, *, now=None):
         embed_forecast=dataclasses.replace(ahead, pace_per_day=spent / days),
         alert=alert,
     )
+class UsageRun:
+    """One run as its pickaxe's owner sees it on the usage page: who ran it is a pseudonym,
+    unless it was the owner ("you"); only the owner's own runs can be opened."""
+
+    run: Run
+    who: str
+    yours: bool
+
+
+def usage_runs(pickaxe, *, page=None, per_page=25):
+    """A page of the pickaxe's runs, newest first, for its owner: one count and one
+    query, whatever the page holds; no one else's identity."""
+    runs = Run.objects.filter(pickaxe=pickaxe).only(
+        "id", "pickaxe_id", "payer_id", "submitted_by_id", "source", "status", "refunded", "own_key", "started_at"
+    )
+    paged = Paginator(runs.order_by("-started_at", "-id"), per_page).get_page(page)
+    paged.object_list = [
+        UsageRun(run=run, who=_who_ran(pickaxe, run), yours=pickaxe.owner_id in (run.payer_id, run.submitted_by_id))
+        for run in paged.object_list
+    ]
+    return paged
+
+
+def _who_ran(pickaxe, run):
+    if run.submitted_by_id == pickaxe.owner_id:
+        return "you"
+    if run.source == Run.Source.EMBED:
+        return "an embed visitor"
+    return payer_pseudonym(pickaxe, run.payer_id)

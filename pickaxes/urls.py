@@ -5,6 +5,7 @@ from pickaxes import views
 urlpatterns = [
     path("", views.browse, name="home"),
     path("account/", views.account, name="account"),
+    path("account/runs/", views.run_history, name="run_history"),
     path("account/runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("p/<slug:slug>/", views.pickaxe_page, name="pickaxe"),
     path("p/<slug:slug>/run/", views.run, name="pickaxe_run"),

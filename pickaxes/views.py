@@ -17,7 +17,7 @@ from credits import forecast
 from credits import selectors as credit_selectors
 from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
-from pickaxes import activity, charts, results, running, selectors, services
+from pickaxes import activity, charts, results, running, selectors, services, signals
 from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
@@ -36,6 +36,8 @@ def pickaxe_page(request, slug):
     initial = pending.pop(slug, None) if request.user.is_authenticated else pending.get(slug)
     if initial is not None:
         request.session[PENDING_INPUTS] = pending
+    elif "again" in request.GET:  # "Run again with these inputs", from a past run's page
+        initial = selectors.inputs_to_run_again(request.user, request.GET["again"], pickaxe)
     form = run_form_class(pickaxe)(initial={**(initial or {}), "submission_key": new_submission_key()})
     return render(
         request,
@@ -150,10 +152,21 @@ def _render_page(request, pickaxe, form, *, result=None, status=200):
 
 
 @login_required
+def run_history(request):
+    """The runs a person paid for or submitted, newest first, paged."""
+    page = selectors.run_history_page(request.user, page=request.GET.get("page"))
+    return render(request, "pickaxes/run_history.html", {"page": page})
+
+
+@login_required
 def run_detail(request, run_id):
     """One past run: its inputs, its output (what was received so far, while it runs), its charge."""
     run = selectors.run_for(request.user, run_id)
-    return render(request, "pickaxes/run_detail.html", {"run": run, "result": results.ended(run, balance=None)})
+    return render(
+        request,
+        "pickaxes/run_detail.html",
+        {"run": run, "inputs": selectors.labelled_inputs(run), "result": results.ended(run, balance=None)},
+    )
 
 
 @login_required
@@ -211,6 +224,8 @@ def studio_usage(request, slug):
             "days": days,
             "totals": selectors.usage_totals(pickaxe),
             "embed_credits": selectors.embed_credits(pickaxe),
+            "runs": selectors.usage_runs(pickaxe, page=request.GET.get("page")),
+            "sections": signals.usage_sections(pickaxe),
         },
     )
 

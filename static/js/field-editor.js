@@ -55,6 +55,31 @@
     }
   });
 
+  // A field's key follows its label ("Your topic" → your_topic) until the key is edited by
+  // hand; a saved field's key never changes by itself (the template uses it). The server
+  // makes the same key from the label when the key is left empty (pickaxes/forms.py).
+  function keyFrom(label) {
+    var key = label.normalize("NFKD").replace(/[\u0300-\u036f]/g, "").toLowerCase()
+      .replace(/[^a-z0-9]+/g, "_").replace(/^_+|_+$/g, "");
+    if (key && !/^[a-z]/.test(key)) key = "field_" + key;
+    return key.slice(0, 40).replace(/_+$/, "");
+  }
+
+  list.addEventListener("input", function (event) {
+    var name = event.target.name || "";
+    var row = event.target.closest("[data-field-row]");
+    if (!row) return;
+    var key = row.querySelector("input[name$='-key']");
+    if (/-label$/.test(name) && key && !key.dataset.edited) {
+      key.value = keyFrom(event.target.value);
+    } else if (/-key$/.test(name)) {
+      key.dataset.edited = key.value ? "yes" : "";
+    }
+  });
+
+  list.querySelectorAll("input[name$='-key']").forEach(function (key) {
+    if (key.value) key.dataset.edited = "yes";
+  });
   list.querySelectorAll("[data-field-row]").forEach(showChoices);
   renumber();
 })();

@@ -31,8 +31,10 @@
       output.className = "run-output";
       output.setAttribute("data-testid", "run-output");
       // Rendered and sanitised on the server (nh3): no script, no handlers, safe links.
-      output.innerHTML = (end.demo ? '<span class="badge" title="Answered by the offline demo model">demo</span>' : "") + end.html;
+      output.innerHTML = (end.demo ? '<span class="badge" title="Answered by the offline demo model">demo</span>' : "") +
+        '<div class="output-body" data-output-body>' + end.html + "</div>";
       box.appendChild(output);
+      box.appendChild(copyButton());
     }
     if (end.notice) {
       var notice = document.createElement("p");
@@ -43,6 +45,23 @@
     }
     updateBalance(end.balance);
     if (end.login_url) window.location.assign(end.login_url);
+  }
+
+  function copyButton() {  // as in templates/pickaxes/_copy_output.html (static/js/copy.js handles it)
+    var actions = document.createElement("p");
+    actions.className = "output-actions";
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary small";
+    button.setAttribute("data-copy-output", "");
+    text(button, "Copy");
+    var note = document.createElement("span");
+    note.className = "muted small";
+    note.setAttribute("data-copied", "");
+    note.setAttribute("role", "status");
+    note.hidden = true;
+    actions.append(button, " ", note);
+    return actions;
   }
 
   function parseEvents(buffer, onEvent) {
@@ -83,12 +102,14 @@
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
-      var buffer = "", written = "";
+      var buffer = "", done = "";
       for (;;) {
         var chunk = await reader.read();
         if (chunk.done) break;
         buffer = parseEvents(buffer + decoder.decode(chunk.value, { stream: true }), function (name, data) {
-          if (name === "delta") { written += data.text; text(live, written); }
+          // The output so far, rendered and sanitised on the server exactly as the end's:
+          // finished blocks to keep (`add`), then the block being written (`tail`).
+          if (name === "output") { done += data.add; live.innerHTML = done + data.tail; }
           else if (name === "end") { showEnd(box, data); }
         });
       }

@@ -39,3 +39,54 @@ def test_an_entitlement_allows_and_describes_what_the_catalogue_says():
     assert held.allowance == plans.GOLD.allowance + 2 * plans.PACK_100.allowance + plans.PACK_250.allowance
     assert held.describe() == f"{plans.GOLD.name} + 2 × {plans.PACK_100.name} + 1 × {plans.PACK_250.name}"
     assert Entitlement().allowance == plans.FREE.allowance
+
+
+def test_without_stripe_the_prices_come_from_the_settings(client, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.BILLING_DISPLAY_PRICES = {"gold": 2450, "pack_100": 600, "pack_250": 1100}
+    html = client.get("/billing/").content.decode()
+    assert 'data-testid="price">€24.50 a month</p>' in card(html, "gold")
+    assert 'data-testid="price">€6 a month</p>' in card(html, "pack_100")
+    assert 'data-testid="price">free</p>' in card(html, "free")
+
+
+def test_with_stripe_the_prices_are_stripes(client, fake_stripe, settings):
+    product = fake_stripe.create_product("Gold")
+    price = fake_stripe.create_price(product["id"], 2900, currency="usd", interval="month")
+    settings.STRIPE_PRICE_GOLD = price["id"]
+    settings.BILLING_DISPLAY_PRICES = {"gold": 1, "pack_100": 1, "pack_250": 1}
+    html = client.get("/billing/").content.decode()
+    assert 'data-testid="price">$29 a month</p>' in card(html, "gold")
+    assert f'data-testid="price">{plans.PACK_250.price_text}</p>' in card(html, "pack_250")
+    # Kept a while: the next page asks Stripe nothing.
+    asked = len(fake_stripe.requests)
+    client.get("/billing/")
+    assert len(fake_stripe.requests) == asked
+
+
+def test_when_stripe_does_not_answer_the_prices_come_from_the_settings(client, fake_stripe, settings):
+    settings.STRIPE_PRICE_GOLD = "price_that_does_not_exist"
+    html = client.get("/billing/").content.decode()
+    assert client.get("/billing/").status_code == 200
+    assert f'data-testid="price">{plans.GOLD.price_text}</p>' in card(html, "gold")
+
+
+def test_the_current_plan_is_marked_and_packs_held_are_counted(client, user):
+    Entitlement.objects.create(user=user, gold=True, packs_250=2)
+    client.force_login(user)
+    html = client.get("/billing/").content.decode()
+    assert "Your plan" in card(html, "gold") and "Your plan" not in card(html, "free")
+    assert "You hold 2" in card(html, "pack_250") and "You hold" not in card(html, "pack_100")
+
+
+def test_a_free_user_has_free_marked(client, user):
+    client.force_login(user)
+    html = client.get("/billing/").content.decode()
+    assert "Your plan" in card(html, "free") and "Your plan" not in card(html, "gold")
+
+
+def test_without_stripe_not_configured_is_said_once(client, user, settings):
+    settings.STRIPE_SECRET_KEY = ""
+    client.force_login(user)
+    html = client.get("/billing/").content.decode()
+    assert html.lower().count("not configured") == 1

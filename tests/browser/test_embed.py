@@ -348,7 +348,7 @@ def test_the_owner_shares_the_snippet_and_rotating_the_address_stops_the_old_one
     owner_page.goto("/accounts/login/")
     owner_page.get_by_label("Email").fill(pickaxe.owner.email)
     owner_page.get_by_label("Password").fill(PASSWORD)
-    owner_page.get_by_role("button", name="Sign In").click()
+    owner_page.get_by_role("button", name="Log in").click()
     owner_page.wait_for_url(re.compile(r"/account/$"))
 
     owner_page.goto(f"/studio/{pickaxe.slug}/embed/")

@@ -21,7 +21,7 @@ def test_the_payer_opens_a_past_run_from_the_account_page(new_page, live_server,
     )
     page = new_page(live_server, viewport={"width": width, "height": 800})
     log_in(page, reader.email)
-    page.get_by_role("link", name="Open").click()
+    page.get_by_test_id("recent-runs").get_by_role("link", name="Haiku helper").click()
     expect(page).to_have_url(f"/account/runs/{run.pk}/")
     expect(page.locator("[data-testid=run-output]")).to_contain_text("Grey wings over the quay.")
     expect(page.get_by_text("the harbour")).to_be_visible()

@@ -42,7 +42,7 @@ def log_in(page, email, *, open_form=True):
         page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
 
 
 def fill_form(page, *, topic="the sea", tone="Serious", details="Mention gulls."):

@@ -13,7 +13,7 @@ def log_in(page, email):
     page.goto("/accounts/login/")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Log in").click()
 
 
 def test_a_staff_member_grants_50_bonus_credits_and_the_user_sees_75(page, new_page, live_server, screenshot):

@@ -153,11 +153,13 @@ def test_model_output_is_sanitised(client, signed_in, pickaxe, fake_openai):
     assert "<strong>bold</strong>" in output
 
 
-def test_streamed_run_sends_text_as_it_arrives_then_the_result(signed_in, pickaxe, fake_openai):
+def test_streamed_run_sends_the_output_so_far_as_it_arrives_then_the_result(signed_in, pickaxe, fake_openai, settings):
+    settings.RUN_PROGRESS_EVERY_SECONDS = 0.05
+    fake_openai.chunk_delay = 0.03
     response, events = post_run_streamed(signed_in, pickaxe, {"topic": "x", "submission_key": "k" * 20})
     assert response["Content-Type"] == "text/event-stream"
-    deltas = [data["text"] for name, data in events if name == "delta"]
-    assert len(deltas) > 3 and "".join(deltas) == fake_openai.reply
+    shown = [data for name, data in events if name == "output"]
+    assert len(shown) >= 2 and "Hello" in shown[0]["add"] + shown[0]["tail"]
     name, end = events[-1]
     assert name == "end" and end["ok"] and end["balance"] == 24
     assert "Hello from the fake model" in end["html"]

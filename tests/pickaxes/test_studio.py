@@ -153,3 +153,36 @@ def test_control_characters_in_a_short_text_input_are_refused_before_any_charge(
     response = post_run(client, pickaxe, topic="the sea\r\nand more")
     assert response.status_code == 400 and "control characters" in response.content.decode()
     assert credits.balance(creator) == 25 and not fake_openai.requests
+
+
+def test_an_empty_field_key_is_made_from_the_label(client, creator):
+    data = editor_data(
+        **{
+            "fields-0-label": "Your subject",
+            "fields-0-key": "",
+            "fields-1-label": "2nd mood?",
+            "fields-1-key": "",
+            "prompt_template": "A haiku about {{your_subject}} in a {{field_2nd_mood}} mood.",
+        }
+    )
+    response = client.post("/studio/new/", data)
+    assert response.status_code == 302
+    keys = [field.key for field in Pickaxe.objects.get(slug="haiku-maker").fields.all()]
+    assert keys == ["your_subject", "field_2nd_mood"]
+
+
+def test_a_field_key_typed_by_hand_is_kept(client, creator):
+    client.post("/studio/new/", editor_data(**{"fields-0-label": "Your subject"}))
+    assert Pickaxe.objects.get(slug="haiku-maker").fields.first().key == "subject"
+
+
+def test_a_label_with_no_letters_and_no_key_asks_for_a_key(client, creator):
+    response = client.post("/studio/new/", editor_data(**{"fields-0-label": "???", "fields-0-key": ""}))
+    assert response.status_code == 200
+    assert "Give the field a key" in response.content.decode()
+    assert not Pickaxe.objects.exists()
+
+
+def test_the_new_pickaxe_page_is_centred_like_the_rest(client, creator):
+    html = client.get("/studio/new/").content.decode()
+    assert 'class="container"' in html and 'class="studio-layout single"' in html

@@ -1,4 +1,5 @@
-"""Creates the demo creator and three public pickaxes; prints how to sign in (idempotent)."""
+"""Creates the demo creator and three public pickaxes, and with DEBUG on a staff account
+for the admin; prints how to sign in to each (idempotent)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -10,6 +11,9 @@ from pickaxes.models import InputField, Pickaxe
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-pickaxe-2026"
+# Made only with DEBUG on: a known password must never open a production admin.
+STAFF_EMAIL = "staff@example.com"
+STAFF_PASSWORD = "staff-pickaxe-2026"
 
 Kind = InputField.Kind
 PICKAXES = [
@@ -80,10 +84,21 @@ class Command(BaseCommand):
             if made:
                 for position, field in enumerate(fields):
                     InputField.objects.create(pickaxe=pickaxe, position=position, **field)
+        if settings.DEBUG:
+            staff, created = User.objects.get_or_create(
+                email=STAFF_EMAIL, defaults={"name": "Demo Staff", "is_staff": True, "is_superuser": True}
+            )
+            if created:
+                staff.set_password(STAFF_PASSWORD)
+                staff.save(update_fields=["password"])
+            admin = f"log in as {STAFF_EMAIL} / {STAFF_PASSWORD} (a superuser made for development only)"
+        else:
+            admin = "make a staff account with `.venv/bin/python manage.py createsuperuser`"
         self.stdout.write(
             self.style.SUCCESS(
-                f"\nDemo data ready. Open http://127.0.0.1:8000/ and log in as "
-                f"{DEMO_EMAIL} / {DEMO_PASSWORD}, or sign up with your own email "
-                f"({plans.FREE.allowance} free credits).\n"
+                f"\nDemo data ready.\n"
+                f"  Site:  http://127.0.0.1:8000/ : log in as {DEMO_EMAIL} / {DEMO_PASSWORD}, or sign up "
+                f"with your own email ({plans.FREE.allowance} free credits).\n"
+                f"  Admin: http://127.0.0.1:8000/admin/ : {admin}.\n"
             )
         )
