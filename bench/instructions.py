@@ -119,7 +119,6 @@ def child(args):
     sys.path.insert(0, str(streams.ROOT))
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     from config.asgi import application
-
     from pickaxes import running
 
     async def runs(count, first):
