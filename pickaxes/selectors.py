@@ -256,6 +256,9 @@ def embed_credits(pickaxe, *, now=None):
         embed_forecast=dataclasses.replace(ahead, pace_per_day=spent / days),
         alert=alert,
     )
+
+
+@dataclass(frozen=True)
 class UsageRun:
     """One run as its pickaxe's owner sees it on the usage page: who ran it is a pseudonym,
     unless it was the owner ("you"); only the owner's own runs can be opened."""
