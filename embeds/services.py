@@ -189,29 +189,49 @@ def _check_limits(embed, *, visitor_id, visitor_ip, now):
     if not is_available(embed):
         raise EmbedRefused(UNAVAILABLE)
     runs = EmbedRun.objects.filter(embed=embed)
-
-    if embed.runs_per_visitor:
-        window = PERIODS[embed.period]
-        mine = runs.filter(visitor_id=visitor_id).exclude(run__refunded=True)
-        if window:
-            mine = mine.filter(started_at__gt=now - window)
-        used = list(mine.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_visitor])
-        if len(used) >= embed.runs_per_visitor:
-            raise EmbedRefused(_limit_message(embed, used[0] + window if window else None))
-
-    if embed.runs_per_ip_per_day:
-        from_ip = runs.filter(visitor_ip=visitor_ip, started_at__gt=now - timedelta(days=1))
-        first = list(from_ip.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_ip_per_day])
-        if len(first) >= embed.runs_per_ip_per_day:
-            raise EmbedRefused(_limit_message(embed, first[0] + timedelta(days=1)))
-
-    per_minute = settings.EMBED_OWNER_RUNS_PER_MINUTE
-    if per_minute:
-        recent = Run.objects.filter(
-            payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED, started_at__gt=now - timedelta(minutes=1)
+    try:
+        hold_limit(
+            runs.filter(visitor_id=visitor_id).exclude(run__refunded=True),
+            cap=embed.runs_per_visitor,
+            window=PERIODS[embed.period],
+            now=now,
         )
-        if recent.count() >= per_minute:
-            raise EmbedRefused("This tool is very busy right now. Please try again in a minute.")
+        hold_limit(runs.filter(visitor_ip=visitor_ip), cap=embed.runs_per_ip_per_day, window=timedelta(days=1), now=now)
+    except LimitReached as limit:
+        raise EmbedRefused(_limit_message(embed, limit.again_at)) from None
+    try:
+        hold_limit(
+            Run.objects.filter(payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED),
+            cap=settings.EMBED_OWNER_RUNS_PER_MINUTE,
+            window=timedelta(minutes=1),
+            now=now,
+        )
+    except LimitReached:
+        raise EmbedRefused("This tool is very busy right now. Please try again in a minute.") from None
+
+
+class LimitReached(Exception):
+    """A limit stops the next run; `again_at` is when it lets one through again (None: never)."""
+
+    def __init__(self, again_at):
+        self.again_at = again_at
+        super().__init__(f"limit reached until {again_at}")
+
+
+def hold_limit(runs, *, cap, window, now):
+    """Raise LimitReached when `runs` (the rows one limit counts: a visitor's, an address's,
+    an end user's, a key's; each with `started_at`) already number `cap` within `window`
+    before `now` (window None: ever). A cap of 0 is no limit.
+
+    Embeds and API keys both count this way, under the lock of the embed's or the key's row,
+    so a limit holds across every web process."""
+    if not cap:
+        return
+    if window:
+        runs = runs.filter(started_at__gt=now - window)
+    counted = list(runs.order_by("started_at").values_list("started_at", flat=True)[:cap])
+    if len(counted) >= cap:
+        raise LimitReached(counted[0] + window if window else None)
 
 
 def _limit_message(embed, again_at):

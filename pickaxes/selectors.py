@@ -66,7 +66,7 @@ def run_for(user, run_id):
 
 
 def runs_per_day(pickaxe, *, days=30, now=None):
-    """[(day, site runs, test runs, embed runs)] for the last `days` days, zeros included."""
+    """[(day, site runs, test runs, embed runs, API runs)] for the last `days` days, zeros included."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     first = today - timedelta(days=days - 1)
