@@ -8,6 +8,7 @@ An API key is a server-side embed: its owner pays for the runs made with it, wit
 same kind of limits (ApiKey, ApiRun).
 """
 
+import hashlib
 import secrets
 
 from django.conf import settings
@@ -79,12 +80,10 @@ class EmbedRun(models.Model):
         return f"embed run {self.run_id} for visitor {self.visitor_id[:8]}"
 
 
-class ApiKeyQuerySet(models.QuerySet):
-    def usable(self, *, now):
-        """Keys that may be used at `now`: not revoked, not expired."""
-        return self.filter(revoked_at__isnull=True).filter(
-            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
-        )
+def hash_secret(secret):
+    """What is kept of an API key: its SHA-256 (the secret is 256 random bits, so no salt or
+    stretching is needed to make guessing it from the hash hopeless)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class ApiKey(models.Model):
@@ -92,8 +91,7 @@ class ApiKey(models.Model):
     with it; its limits are the embed's (runs per end user in a period, runs per minute),
     plus a budget per 30 days.
 
-    Only a SHA-256 hash of the secret is kept (the secret has 190 random bits, so a hash
-    without salt or stretching is enough); `prefix` is the part shown in lists.
+    Only a hash of the secret is kept (hash_secret); `prefix` is the part shown in lists.
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
@@ -118,8 +116,6 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,5 +1,6 @@
 """Embed rules: signed form tokens, visitor ids, starting a run the owner pays for within
-the embed's limits, and the owner's resting email.
+the embed's limits, and the owner's resting email; and the same for the public run API
+(API keys: a server-side embed).
 
 Every count is taken from the database inside the run's transaction, under a lock on the
 embed row, so the limits hold exactly across any number of web processes.
@@ -10,6 +11,7 @@ import hmac
 import ipaddress
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,7 +22,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from credits.services import OutOfCredits
-from embeds.models import Embed, EmbedRun, new_token
+from embeds.models import ApiKey, ApiRun, Embed, EmbedRun, hash_secret, new_token
 from pickaxes import services as pickaxe_services
 from pickaxes.models import Pickaxe, Run
 
@@ -271,3 +273,177 @@ def _email_owner(embed, next_return_at, *, key):
             f"Plans and extra credits: {settings.SITE_URL.rstrip('/')}/billing/\n\n— Pickaxe"
         ),
     )
+
+
+# The public run API: an API key is a server-side embed. Its owner pays for every run made
+# with it, within the key's limits; a refused call is never charged.
+
+API_KEY_PREFIX = "pk_live_"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just made, with its secret: shown once, never stored."""
+
+    key: ApiKey
+    secret: str
+
+
+def create_api_key(
+    *,
+    owner,
+    name,
+    expires_at=None,
+    pickaxes=(),
+    runs_per_minute=None,
+    runs_per_end_user=0,
+    end_user_period=Embed.Period.DAY,
+    budget_per_30_days=0,
+):
+    """A new API key of `owner`'s, limited to some of their own pickaxes when `pickaxes`
+    names any. Returns NewApiKey: the secret exists only in this answer."""
+    pickaxes = list(pickaxes)
+    if any(pickaxe.owner_id != owner.pk for pickaxe in pickaxes):
+        raise ValueError("A key can be limited to your own pickaxes only.")
+    random_part = secrets.token_urlsafe(32)
+    secret = f"{API_KEY_PREFIX}{random_part}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            owner=owner,
+            name=name,
+            prefix=secret[: len(API_KEY_PREFIX) + 8],
+            secret_hash=hash_secret(secret),
+            expires_at=expires_at,
+            runs_per_minute=settings.EMBED_OWNER_RUNS_PER_MINUTE if runs_per_minute is None else runs_per_minute,
+            runs_per_end_user=runs_per_end_user,
+            end_user_period=end_user_period,
+            budget_per_30_days=budget_per_30_days,
+        )
+        key.pickaxes.set(pickaxes)
+    return NewApiKey(key=key, secret=secret)
+
+
+def revoke_api_key(*, key):
+    """The key stops working at once (its runs stay in the usage and history)."""
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+def note_api_key_used(*, key, now=None):
+    """Keep `last_used_at` roughly current: written at most once a minute per key, so a
+    busy key's reads do not each write."""
+    now = now or timezone.now()
+    if key.last_used_at is None or key.last_used_at < now - timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+class ApiRefused(Exception):
+    """An API run refused before anything was charged: `kind` (one of the constants
+    below) says which limit, `again_at` when it lets a run through again (None: not by
+    waiting)."""
+
+    END_USER_LIMIT = "end-user-limit"
+    RATE_LIMITED = "rate-limited"
+    KEY_BUDGET = "key-budget-spent"
+    OUT_OF_CREDITS = "out-of-credits"
+
+    def __init__(self, kind, again_at=None, *, cap=None):
+        self.kind = kind
+        self.again_at = again_at
+        self.cap = cap
+        super().__init__(kind)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+def api_submission_key(key, idempotency_key):
+    """The run's submission key (unique per payer, and the charge's key): from the API key
+    and the caller's Idempotency-Key, so a replay can only find the first run; random when
+    the caller sent none."""
+    if not idempotency_key:
+        return f"api-{key.pk}-{secrets.token_hex(16)}"
+    return f"api-{key.pk}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+
+
+def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash):
+    """A call of the run API: the key's owner pays, within the key's limits.
+
+    One transaction under a lock on the key's row: a replay of the same Idempotency-Key
+    finds the first run (IdempotencyConflict if the body differs), the limits are counted,
+    the run is opened (charging the owner) and recorded as this end user's. Returns
+    pickaxes' Started; raises ApiRefused, with nothing charged.
+    """
+    owner = key.owner
+    first = _first_api_run(key, idempotency_key, body_hash)
+    if first:
+        return first
+    submission_key = api_submission_key(key, idempotency_key)
+    try:
+        with transaction.atomic(durable=True):
+            locked = ApiKey.objects.select_for_update().get(pk=key.pk)
+            first = _first_api_run(key, idempotency_key, body_hash)  # a replay that waited for the lock
+            if first:
+                return first
+            now = timezone.now()
+            _check_api_limits(locked, end_user=end_user, now=now)
+            try:
+                started = pickaxe_services.open_run(
+                    pickaxe=pickaxe,
+                    payer=owner,
+                    submitted_by=None,
+                    inputs=inputs,
+                    submission_key=submission_key,
+                    source=Run.Source.API,
+                )
+            except OutOfCredits as out:
+                refusal = ApiRefused(ApiRefused.OUT_OF_CREDITS, out.next_return_at)
+            else:
+                if started.created:
+                    ApiRun.objects.create(
+                        run=started.run,
+                        key=locked,
+                        end_user=end_user,
+                        idempotency_key=idempotency_key,
+                        body_hash=body_hash,
+                        started_at=started.run.started_at,
+                    )
+                    note_api_key_used(key=locked, now=now)
+                return started
+    except IntegrityError:
+        return _first_api_run(key, idempotency_key, body_hash)
+    raise refusal  # after the block, so the "empty until" hint spend wrote commits
+
+
+def _first_api_run(key, idempotency_key, body_hash):
+    if not idempotency_key:
+        return None
+    first = ApiRun.objects.filter(key=key, idempotency_key=idempotency_key).select_related("run__pickaxe").first()
+    if first is None:
+        return None
+    if first.body_hash != body_hash:
+        raise IdempotencyConflict(idempotency_key)
+    return pickaxe_services.Started(run=first.run, created=False)
+
+
+def _check_api_limits(key, *, end_user, now):
+    """Raise ApiRefused when one of the key's limits is reached (under the key's row lock)."""
+    runs = ApiRun.objects.filter(key=key)
+    limits = [
+        (ApiRefused.RATE_LIMITED, runs, key.runs_per_minute, timedelta(minutes=1)),
+        (
+            ApiRefused.END_USER_LIMIT,
+            runs.filter(end_user=end_user).exclude(run__refunded=True),
+            key.runs_per_end_user,
+            PERIODS[key.end_user_period],
+        ),
+        (ApiRefused.KEY_BUDGET, runs.exclude(run__refunded=True), key.budget_per_30_days, timedelta(days=30)),
+    ]
+    for kind, counted, cap, window in limits:
+        try:
+            hold_limit(counted, cap=cap, window=window, now=now)
+        except LimitReached as limit:
+            raise ApiRefused(kind, limit.again_at, cap=cap) from None
