@@ -110,8 +110,9 @@ class PickaxesApi(NinjaAPI):
                     content = response.get("content", {})
                     if int(status) >= 400 and "application/json" in content:
                         response["content"] = {"application/problem+json": content["application/json"]}
-                if path.endswith("/runs") and "200" in operation.get("responses", {}):
-                    operation["responses"]["200"]["content"]["text/event-stream"] = {
+                ok = operation.get("responses", {}).get(200)  # (the status keys are ints here)
+                if path.endswith("/runs") and ok:
+                    ok["content"]["text/event-stream"] = {
                         "schema": {
                             "type": "string",
                             "description": 'Server-sent events: `delta` ({"text"}) as the output is written, '
