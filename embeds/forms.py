@@ -72,7 +72,7 @@ class ApiKeyForm(forms.Form):
     runs_per_end_user = forms.IntegerField(
         min_value=0, max_value=1_000_000, initial=0, label="Runs per end user", help_text="0 = no limit."
     )
-    end_user_period = forms.ChoiceField(choices=Embed.Period.choices, initial=Embed.Period.DAY, label="per")
+    end_user_period = forms.ChoiceField(choices=Embed.Period.choices, initial=Embed.Period.DAY, label="Counted")
     budget_per_30_days = forms.IntegerField(
         min_value=0, max_value=1_000_000, initial=0, label="Budget per 30 days", help_text="Credits; 0 = no limit."
     )
