@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Max, Prefetch
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch
 from django.http import Http404
 from django.utils import timezone
 
@@ -28,9 +28,12 @@ class KeyNotUsable(Exception):
 def api_key_for_secret(secret, *, now=None):
     """The usable key with this secret (and its owner), else KeyNotUsable."""
     now = now or timezone.now()
+    # `limited`: whether the key is limited to some pickaxes, in the same query (most keys
+    # are not, and then no other query is needed to know it).
+    limited = Exists(ApiKey.pickaxes.through.objects.filter(apikey_id=OuterRef("pk")))
     key = (
         ApiKey.objects.select_related("owner")
-        .prefetch_related("pickaxes")
+        .annotate(limited=limited)
         .filter(secret_hash=hash_secret(secret or ""))
         .first()
     )
@@ -52,10 +55,13 @@ def runnable_pickaxe(key, slug):
     unlisted, or their own; and the key is not limited to others). Http404 when the owner
     could not see it; NotForThisKey when the key is limited to other pickaxes."""
     pickaxe = pickaxe_selectors.pickaxe_for_page(slug, key.owner)
-    allowed = {p.pk for p in key.pickaxes.all()}
-    if allowed and pickaxe.pk not in allowed:
+    if _limited(key) and not key.pickaxes.filter(pk=pickaxe.pk).exists():
         raise NotForThisKey(slug)
     return pickaxe
+
+
+def _limited(key):
+    return key.limited if hasattr(key, "limited") else key.pickaxes.exists()
 
 
 def runnable_pickaxes(key, *, limit=100, offset=0):

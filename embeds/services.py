@@ -372,8 +372,9 @@ def api_submission_key(key, idempotency_key):
 def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash):
     """A call of the run API: the key's owner pays, within the key's limits.
 
-    One transaction under a lock on the key's row: a replay of the same Idempotency-Key
-    finds the first run (IdempotencyConflict if the body differs), the limits are counted,
+    One transaction under a lock on the key's row (when it has limits or the call an
+    Idempotency-Key): a replay of the same Idempotency-Key finds the first run
+    (IdempotencyConflict if the body differs), the limits are counted,
     the run is opened (charging the owner) and recorded as this end user's. Returns
     pickaxes' Started; raises ApiRefused, with nothing charged.
     """
@@ -384,12 +385,15 @@ def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_ha
     submission_key = api_submission_key(key, idempotency_key)
     try:
         with transaction.atomic(durable=True):
-            locked = ApiKey.objects.select_for_update().get(pk=key.pk)
-            first = _first_api_run(key, idempotency_key, body_hash)  # a replay that waited for the lock
-            if first:
-                return first
+            if idempotency_key or _has_limits(key):
+                # Counting and replaying are decided one call at a time per key. (A key with
+                # no limits, called without an Idempotency-Key, has nothing to decide.)
+                key = ApiKey.objects.select_for_update().get(pk=key.pk)
+                first = _first_api_run(key, idempotency_key, body_hash)  # a replay that waited for the lock
+                if first:
+                    return first
             now = timezone.now()
-            _check_api_limits(locked, end_user=end_user, now=now)
+            _check_api_limits(key, end_user=end_user, now=now)
             try:
                 started = pickaxe_services.open_run(
                     pickaxe=pickaxe,
@@ -405,13 +409,12 @@ def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_ha
                 if started.created:
                     ApiRun.objects.create(
                         run=started.run,
-                        key=locked,
+                        key=key,
                         end_user=end_user,
                         idempotency_key=idempotency_key,
                         body_hash=body_hash,
                         started_at=started.run.started_at,
                     )
-                    note_api_key_used(key=locked, now=now)
                 return started
     except IntegrityError:
         return _first_api_run(key, idempotency_key, body_hash)
@@ -427,6 +430,10 @@ def _first_api_run(key, idempotency_key, body_hash):
     if first.body_hash != body_hash:
         raise IdempotencyConflict(idempotency_key)
     return pickaxe_services.Started(run=first.run, created=False)
+
+
+def _has_limits(key):
+    return bool(key.runs_per_minute or key.runs_per_end_user or key.budget_per_30_days)
 
 
 def _check_api_limits(key, *, end_user, now):

@@ -260,3 +260,13 @@ def test_a_refused_run_records_no_api_run(api_server, pickaxe, fake_openai):
     assert list(ApiRun.objects.values_list("idempotency_key", flat=True)) == ["a"]
     # A replay of the first is still its run, even with the rate limit reached.
     assert run(api_server, pickaxe, key.secret, headers={"Idempotency-Key": "a"}).status_code == 200
+
+
+def test_a_key_without_limits_runs_each_call_and_still_replays_an_idempotency_key(api_server, pickaxe, fake_openai):
+    key = services.create_api_key(owner=pickaxe.owner, name="open", runs_per_minute=0)
+    run(api_server, pickaxe, key.secret)
+    run(api_server, pickaxe, key.secret)
+    first = run(api_server, pickaxe, key.secret, headers={"Idempotency-Key": "once"})
+    again = run(api_server, pickaxe, key.secret, headers={"Idempotency-Key": "once"})
+    assert again.json()["id"] == first.json()["id"]
+    assert Run.objects.count() == 3 and credits.balance(pickaxe.owner) == 22
