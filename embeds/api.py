@@ -85,7 +85,6 @@ class ApiKeyAuth(HttpBearer):
             key = selectors.api_key_for_secret(token)
         except selectors.KeyNotUsable as unusable:
             raise Problem("invalid-api-key", unusable.reason, headers={"WWW-Authenticate": "Bearer"}) from None
-        services.note_api_key_used(key=key)
         return key
 
 
@@ -333,12 +332,14 @@ def _answer_when_done(run_id, job):
 @api.get("/runs/{run_id}", response={200: RunOut, **READ_ERRORS}, summary="A run made with this key")
 def get_run(request, run_id: int):
     api_run = selectors.api_run_of(request.auth, run_id)
+    services.note_api_key_used(key=request.auth)
     return run_answer(api_run.run_id)
 
 
 @api.get("/balance", response={200: BalanceOut, **READ_ERRORS}, summary="The key owner's credits")
 def balance(request):
     owner = request.auth.owner
+    services.note_api_key_used(key=request.auth)
     returns = credit_selectors.returns_schedule(owner)
     return {
         "balance": credit_selectors.available(owner),
@@ -351,6 +352,7 @@ def balance(request):
 
 @api.get("/pickaxes", response={200: list[PickaxeOut], **READ_ERRORS}, summary="What this key may run")
 def pickaxes(request, limit: int = Query(100, ge=1, le=100), offset: int = Query(0, ge=0)):
+    services.note_api_key_used(key=request.auth)
     return [
         {
             "slug": pickaxe.slug,

@@ -115,6 +115,8 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the calls that start no run (at most once a minute); a run's own time is
+    # its ApiRun's, so a run costs no write here (selectors.api_keys_of takes the later).
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

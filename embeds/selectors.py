@@ -87,8 +87,17 @@ def api_run_of(key, run_id):
 
 
 def api_keys_of(owner):
-    """The owner's keys, newest first, each with the pickaxes it is limited to."""
-    return list(ApiKey.objects.filter(owner=owner).prefetch_related("pickaxes").order_by("-created_at", "-id"))
+    """The owner's keys, newest first, each with the pickaxes it is limited to and `used_at`:
+    when it was last used (its last run, or a later call that ran nothing)."""
+    keys = list(
+        ApiKey.objects.filter(owner=owner)
+        .annotate(last_run_at=Max("runs__started_at"))
+        .prefetch_related("pickaxes")
+        .order_by("-created_at", "-id")
+    )
+    for key in keys:
+        key.used_at = max(filter(None, (key.last_used_at, key.last_run_at)), default=None)
+    return keys
 
 
 def api_key_with_prefix(prefix):

@@ -331,8 +331,8 @@ def revoke_api_key(*, key):
 
 
 def note_api_key_used(*, key, now=None):
-    """Keep `last_used_at` roughly current: written at most once a minute per key, so a
-    busy key's reads do not each write."""
+    """A call that starts no run used the key: `last_used_at`, written at most once a
+    minute per key, so a busy key's reads do not each write."""
     now = now or timezone.now()
     if key.last_used_at is None or key.last_used_at < now - timedelta(minutes=1):
         ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from credits import selectors as credits
 from credits import services as credit_services
-from embeds import services
-from embeds.models import ApiRun
+from embeds import selectors, services
+from embeds.models import ApiKey, ApiRun
 from pickaxes.models import Pickaxe, Run
 from tests.embeds.conftest import call
 from tests.pickaxes.conftest import sse_events
@@ -228,11 +228,15 @@ def test_the_balance_shows_what_the_owner_can_spend_and_when_credits_return(api_
     assert balance["next_return_at"]
 
 
-def test_the_key_shows_when_it_was_last_used(api_server, api_key, pickaxe, fake_openai):
-    assert api_key.key.last_used_at is None
+def test_the_key_shows_when_it_was_last_used_by_a_run_or_a_read(api_server, api_key, pickaxe, fake_openai):
+    owner = pickaxe.owner
+    assert selectors.api_keys_of(owner)[0].used_at is None
+    run(api_server, pickaxe, api_key.secret)
+    ran_at = Run.objects.get().started_at
+    assert selectors.api_keys_of(owner)[0].used_at == ran_at
+    ApiKey.objects.update(last_used_at=None)
     call(api_server, "GET", "/api/v1/balance", api_key.secret)
-    api_key.key.refresh_from_db()
-    assert api_key.key.last_used_at is not None
+    assert selectors.api_keys_of(owner)[0].used_at > ran_at
 
 
 def test_the_pickaxes_list_gives_each_fields_rules(api_server, api_key, pickaxe):

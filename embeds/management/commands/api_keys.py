@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 if key.expires_at
                 else "active"
             )
-            used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+            used = f"{key.used_at:%Y-%m-%d %H:%M}" if key.used_at else "never"
             self.stdout.write(
                 f"{key.prefix}…\t{key.name}\tcreated {key.created_at:%Y-%m-%d}\tlast used {used}\t{state}"
             )
