@@ -91,3 +91,13 @@ def test_the_account_page_links_the_keys_and_the_docs(client, user):
     docs = client.get("/api/v1/docs/").content.decode()
     assert "curl" in docs and "import httpx" in docs and "/api/v1/openapi.json" in docs
     assert 'id="problem-rate-limited"' in docs and "POST /api/v1/pickaxes/{slug}/runs" in docs
+
+
+def test_staff_revoke_a_key_in_the_admin_and_never_see_its_hash(client, make_user, user):
+    new = services.create_api_key(owner=user, name="leaked")
+    client.force_login(make_user(is_staff=True, is_superuser=True))
+    page = client.get(f"/admin/embeds/apikey/{new.key.pk}/change/").content.decode()
+    assert new.key.prefix in page and new.key.secret_hash not in page
+    client.post("/admin/embeds/apikey/", {"action": "revoke", "_selected_action": [new.key.pk]})
+    with pytest.raises(selectors.KeyNotUsable, match="revoked"):
+        selectors.api_key_for_secret(new.secret)
