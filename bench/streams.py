@@ -896,6 +896,137 @@ def burst(ctx, variant, pickaxe):
     }
 
 
+# --------------------------------------------------------------------------- 3. the run API beside the site
+# (issue 14) The same pickaxe through the public run API (POST /api/v1/pickaxes/<slug>/runs,
+# "stream": true: the site's events) and through the site's run view, on one server, the
+# rounds alternating. Each bench user has an API key of their own, as each has a session,
+# so both paths spread their charges over the same payers. Target: the API's server CPU
+# per run is no higher than the site's (API_CPU_TOLERANCE for noise).
+
+API = "api"
+SITE = "site"
+API_LEVELS = (8, 32)
+API_CPU_TOLERANCE = 1.10
+
+
+class ApiTarget:
+    """Where to POST API runs, and the keys to POST them with (one after another)."""
+
+    def __init__(self, port, slug, secrets_):
+        self.port = port
+        self.slug = slug
+        self.secrets = secrets_
+        self.counter = 0
+
+    def request(self):
+        self.counter += 1
+        secret = self.secrets[self.counter % len(self.secrets)]
+        body = json.dumps(
+            {
+                "inputs": {"topic": f"stream number {self.counter}"},
+                "user": f"end-user-{self.counter % 1000}",
+                "stream": True,
+            }
+        ).encode()
+        head = (
+            f"POST /api/v1/pickaxes/{self.slug}/runs HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{self.port}\r\n"
+            f"Authorization: Bearer {secret}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        return head.encode() + body
+
+
+def api_keys_of_bench_users():
+    """An API key (no rate limit) for each bench user made by create_sessions()."""
+    from accounts.models import User
+    from embeds.services import create_api_key
+
+    users = User.objects.filter(email__startswith="bench-user").order_by("pk")
+    secrets_ = [create_api_key(owner=user, name="bench", runs_per_minute=0).secret for user in users]
+    from django.db import connection
+
+    connection.close()
+    return secrets_
+
+
+def api_beside_site(ctx):
+    """3. Rounds of API runs and site runs, alternating, on one project server with the fake
+    answering at once. Prints a table; returns [(ok, verdict text)]."""
+    levels = [c for c in API_LEVELS if c in LEVELS] or list(LEVELS)
+    api_secrets = api_keys_of_bench_users()
+    fake, fake_url = start_fake(0.0, ctx["logs"])
+    server = probe = None
+    try:
+        server = start_server(PROJECT, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="api")
+        probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
+        slug = ctx["pickaxe_fast"].slug
+        targets = {
+            SITE: Target(server.port, slug, ctx["sessions"], ctx["csrf"]),
+            API: ApiTarget(server.port, slug, api_secrets),
+        }
+
+        async def go():
+            rounds = {}
+            for variant in (SITE, API):  # warm up both paths; not measured
+                await measured_round(targets[variant], 8, probe, server)
+            for clients in levels:
+                for r in range(ROUNDS):
+                    for variant in (SITE, API) if r % 2 == 0 else (API, SITE):
+                        every, inside, used = await measured_round(targets[variant], clients, probe, server)
+                        rounds.setdefault((variant, clients), []).append((every, inside, used))
+                        failed = sum(1 for x in every if not x.ok)
+                        print(
+                            f"  {clients:>3} clients, round {r + 1}, {variant:<4} {len(inside) / used['t']:7.1f} runs/s"
+                            + (f", {failed} failed: {failure_text(every)}" if failed else ""),
+                            flush=True,
+                        )
+            return rounds
+
+        stats = summarize(asyncio.run(go()))
+    finally:
+        if probe:
+            probe.close()
+        if server:
+            server.stop()
+        fake.stop()
+
+    rows = [
+        (
+            str(clients),
+            variant,
+            f"{stats[variant, clients]['rate']:,.1f}",
+            f"{ms(stats[variant, clients]['p50']):.1f}",
+            f"{ms(stats[variant, clients]['p99']):.1f}",
+            f"{stats[variant, clients]['cpu'] * 1000:.2f}",
+            f"{stats[variant, clients]['queries']:.1f}",
+            f"{len(stats[variant, clients]['failed'])}/{stats[variant, clients]['sent']}",
+        )
+        for clients in levels
+        for variant in (SITE, API)
+    ]
+    print()
+    print_table(
+        ("clients", "path", "runs/s", "p50 ms", "p99 ms", "server CPU ms/run", "SQL/run", "failed"),
+        rows,
+        right=range(2, 8),
+    )
+    verdicts = []
+    for clients in levels:
+        site, api = stats[SITE, clients], stats[API, clients]
+        verdicts.append(
+            (
+                api["cpu"] <= site["cpu"] * API_CPU_TOLERANCE and not api["failed"],
+                f"{clients} clients: API server CPU {api['cpu'] * 1000:.2f} ms/run <= the site's "
+                f"{site['cpu'] * 1000:.2f} (+{API_CPU_TOLERANCE - 1:.0%}); {api['rate']:,.1f} vs "
+                f"{site['rate']:,.1f} runs/s; every API run ok: {not api['failed']}",
+            )
+        )
+    return verdicts, server.log
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -1088,6 +1219,9 @@ def main():
     print(f"  project: {bursts[PROJECT]['ok']}/{BURST} ok", flush=True)
     bursts[BASELINE] = burst(ctx, BASELINE, pickaxe_burst)
     print(f"  baseline: {bursts[BASELINE]['ok']}/{BURST} ok\n", flush=True)
+    print(f"3. The run API beside the site ({time.perf_counter() - began:.0f} s so far).", flush=True)
+    api_verdicts, api_log = api_beside_site(ctx)
+    print()
 
     # ---- throughput table
     headers = (
@@ -1259,7 +1393,10 @@ def main():
         f"burst: fewer than {TARGET_THREADS} threads in the worker: at most {p['peak_threads']}",
     )
 
-    server_logs = list(throughput_logs.values()) + [b["log"] for b in bursts.values()]
+    for ok, text in api_verdicts:
+        target(ok, f"API: {text}")
+
+    server_logs = list(throughput_logs.values()) + [b["log"] for b in bursts.values()] + [api_log]
     killed = sum(log_count(log, "WORKER TIMEOUT") for log in server_logs)
     if killed:
         print(f"\nNOTE  gunicorn killed a worker {killed}x (WORKER TIMEOUT) and every stream it held.")

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connection
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -35,7 +36,7 @@ class LentThreadsASGIHandler(ASGIHandler):
     def __init__(self, *, threads):
         super(ASGIHandler, self).__init__()  # BaseHandler: the chain is loaded below
         self.load_middleware(is_async=False)
-        self._middleware_chain = sync_to_async(self._middleware_chain)
+        self._middleware_chain = sync_to_async(_then_give_back_connection(self._middleware_chain))
         self.threads = threads
         self._idle = None  # made on the serving event loop, on first use
 
@@ -55,6 +56,23 @@ class LentThreadsASGIHandler(ASGIHandler):
                 return await super().run_get_response(request)
         finally:
             self._idle.put_nowait(executor)
+
+
+def _then_give_back_connection(chain):
+    """The response is built: the lent thread's database connection goes back to the pool
+    now. Django closes connections in request_finished, which runs in asgiref's shared
+    thread, not in the lent one; without this each lent thread kept a pool connection for
+    good, and with as many threads as connections the run's own steps (in the shared
+    thread) waited for one in vain."""
+
+    def respond(request):
+        try:
+            return chain(request)
+        finally:
+            if not connection.in_atomic_block:  # (tests may run inside one transaction)
+                connection.close()
+
+    return respond
 
 
 def get_asgi_application():

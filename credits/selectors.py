@@ -436,3 +436,19 @@ def low_balance(user, *, now=None):
     if alert is not None:
         ahead = forecast(user, now=now, balance_now=status.balance, threshold=status.threshold)
     return LowBalance(status=status, alert=alert, forecast=ahead)
+
+
+def next_return(user, *, now=None):
+    """When the next used credit comes back (None: none is out). A use and its refund share
+    an expiry, so a refunded use does not count."""
+    now = now or timezone.now()
+    return (
+        _entries_of(user)
+        .filter(kind__in=[Kind.USE, Kind.REFUND, Kind.DEDUCTION], expires_at__gt=now)
+        .values("expires_at")
+        .annotate(total=Sum("amount"))
+        .filter(total__lt=0)
+        .order_by("expires_at")
+        .values_list("expires_at", flat=True)
+        .first()
+    )

@@ -1,8 +1,13 @@
 import re
+from datetime import datetime, time, timedelta
 
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 
+from accounts.validators import single_line
 from embeds.models import Embed
+from pickaxes.models import Pickaxe
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
@@ -45,3 +50,47 @@ class EmbedSettingsForm(forms.ModelForm):
                 )
             domains.append(entry)
         return "\n".join(dict.fromkeys(domains))
+
+
+class ApiKeyForm(forms.Form):
+    """A new API key: its name, expiry, which of the owner's pickaxes, and its limits."""
+
+    name = forms.CharField(max_length=80, validators=[single_line], help_text="For you: where the key is used.")
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Empty: the key works until you revoke it.",
+    )
+    pickaxes = forms.ModelMultipleChoiceField(
+        queryset=Pickaxe.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Only these of my pickaxes",
+        help_text="None ticked: any pickaxe you may run on the site (public, unlisted, or yours).",
+    )
+    runs_per_minute = forms.IntegerField(min_value=0, max_value=10_000, help_text="0 = no limit.")
+    runs_per_end_user = forms.IntegerField(
+        min_value=0, max_value=1_000_000, initial=0, label="Runs per end user", help_text="0 = no limit."
+    )
+    end_user_period = forms.ChoiceField(choices=Embed.Period.choices, initial=Embed.Period.DAY, label="Counted")
+    budget_per_30_days = forms.IntegerField(
+        min_value=0, max_value=1_000_000, initial=0, label="Budget per 30 days", help_text="Credits; 0 = no limit."
+    )
+
+    def __init__(self, *args, owner, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pickaxes"].queryset = Pickaxe.objects.filter(owner=owner).order_by("name")
+        self.fields["runs_per_minute"].initial = settings.EMBED_OWNER_RUNS_PER_MINUTE
+
+    def clean_expires_on(self):
+        day = self.cleaned_data["expires_on"]
+        if day and day <= timezone.localdate():
+            raise forms.ValidationError("Choose a day after today.")
+        return day
+
+    def expires_at(self):
+        """The end of the chosen day (local time), or None."""
+        day = self.cleaned_data["expires_on"]
+        if not day:
+            return None
+        return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))

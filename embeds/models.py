@@ -3,12 +3,18 @@
 Every embed run is paid by the pickaxe's owner. Limits per visitor, per IP and per
 owner per minute are counted from the runs in the database, so they hold across
 any number of web processes.
+
+An API key is a server-side embed: its owner pays for the runs made with it, within the
+same kind of limits (ApiKey, ApiRun).
 """
 
+import hashlib
 import secrets
 
+from django.conf import settings
 from django.db import models
 
+from accounts.validators import single_line
 from pickaxes.models import Pickaxe, Run
 
 
@@ -99,3 +105,81 @@ class RefusedRuns(models.Model):
 
     def __str__(self):
         return f"{self.count} refused ({self.reason}) on {self.day} for {self.embed}"
+
+
+def hash_secret(secret):
+    """What is kept of an API key: its SHA-256 (the secret is 256 random bits, so no salt or
+    stretching is needed to make guessing it from the hash hopeless)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKey(models.Model):
+    """A key for the public run API: a server-side embed. Its owner pays for every run made
+    with it; its limits are the embed's (runs per end user in a period, runs per minute),
+    plus a budget per 30 days.
+
+    Only a hash of the secret is kept (hash_secret); `prefix` is the part shown in lists.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=80, validators=[single_line])
+    prefix = models.CharField(max_length=20, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    pickaxes = models.ManyToManyField(
+        Pickaxe,
+        blank=True,
+        related_name="+",
+        help_text="Only these of your pickaxes (none chosen: any pickaxe you may run on the site).",
+    )
+    runs_per_minute = models.PositiveIntegerField(default=30, help_text="Runs per minute with this key (0 = no limit).")
+    runs_per_end_user = models.PositiveIntegerField(
+        default=0, help_text="Runs each of your end users may make (0 = no limit)."
+    )
+    end_user_period = models.CharField(max_length=8, choices=Embed.Period.choices, default=Embed.Period.DAY)
+    budget_per_30_days = models.PositiveIntegerField(
+        default=0, help_text="Credits this key may spend in any 30 days (0 = no limit)."
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the calls that start no run (at most once a minute); a run's own time is
+    # its ApiRun's, so a run costs no write here (selectors.api_keys_of takes the later).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"API key {self.prefix}… ({self.name})"
+
+
+class ApiRun(models.Model):
+    """Who an API run was for, and the request that started it.
+
+    `idempotency_key` is the caller's Idempotency-Key header (empty when none was sent);
+    unique per API key in the database, so a replay can only ever find the first run.
+    `body_hash` tells a replay (same body) from a different request under the same key.
+    """
+
+    run = models.OneToOneField(Run, on_delete=models.CASCADE, primary_key=True, related_name="api_run")
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="runs")
+    end_user = models.CharField(max_length=128, help_text="The caller's end user, as the caller named them.")
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    body_hash = models.CharField(max_length=64)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="apirun_unique_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["key", "end_user", "started_at"], name="apirun_end_user_idx"),
+            models.Index(fields=["key", "started_at"], name="apirun_key_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"API run {self.run_id} for {self.end_user}"

@@ -1,13 +1,16 @@
-"""Reads for embeds."""
+"""Reads for embeds and the public run API."""
 
 from datetime import timedelta
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Sum
 from django.db.models.functions import TruncDate
+from django.http import Http404
 from django.utils import timezone
 
-from embeds.models import Embed, RefusedRuns
+from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, hash_secret
 from pickaxes import charts
+from pickaxes import selectors as pickaxe_selectors
+from pickaxes.models import InputField, Pickaxe, Run
 
 
 def visitor_count(embed, *, days=30, now=None):
@@ -47,12 +50,129 @@ def usage_insight(pickaxe, *, now=None):
     visitors = visitors_per_day(embed, now=now)
     refused = refused_by_reason(embed, now=now)
     return {
-        "template": "embeds/_usage_insight.html",
         "embed": embed,
         "visitors": visitors,
         # Drawn as the usage chart's embed bars: one bar a day, its height the visitors.
-        "visitors_chart": charts.usage_chart([(day, 0, 0, count) for day, count in visitors]),
+        "visitors_chart": charts.usage_chart(
+            [
+                (day, *(count if source == Run.Source.EMBED else 0 for source in Run.Source.values))
+                for day, count in visitors
+            ]
+        ),
         "visitor_total": visitor_count(embed, now=now),
         "refused": refused,
         "refused_total": sum(count for _, _, count in refused),
     }
+
+
+class KeyNotUsable(Exception):
+    """No key has this secret, or it was revoked, or it has expired; `reason` says which."""
+
+    def __init__(self, reason):
+        self.reason = reason
+        super().__init__(reason)
+
+
+def api_key_for_secret(secret, *, now=None):
+    """The usable key with this secret (and its owner), else KeyNotUsable."""
+    now = now or timezone.now()
+    # `limited`: whether the key is limited to some pickaxes, in the same query (most keys
+    # are not, and then no other query is needed to know it).
+    limited = Exists(ApiKey.pickaxes.through.objects.filter(apikey_id=OuterRef("pk")))
+    key = (
+        ApiKey.objects.select_related("owner")
+        .annotate(limited=limited)
+        .filter(secret_hash=hash_secret(secret or ""))
+        .first()
+    )
+    if key is None or not key.owner.is_active:
+        raise KeyNotUsable("This API key is not known.")
+    if key.revoked_at is not None:
+        raise KeyNotUsable("This API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= now:
+        raise KeyNotUsable("This API key has expired.")
+    return key
+
+
+class NotForThisKey(Exception):
+    """The pickaxe exists, but this key is limited to other pickaxes."""
+
+
+def runnable_pickaxe(key, slug):
+    """The pickaxe `slug` if this key may run it (its owner may run it on the site: public,
+    unlisted, or their own; and the key is not limited to others). Http404 when the owner
+    could not see it; NotForThisKey when the key is limited to other pickaxes."""
+    pickaxe = pickaxe_selectors.pickaxe_for_page(slug, key.owner)
+    if _limited(key) and not key.pickaxes.filter(pk=pickaxe.pk).exists():
+        raise NotForThisKey(slug)
+    return pickaxe
+
+
+def _limited(key):
+    return key.limited if hasattr(key, "limited") else key.pickaxes.exists()
+
+
+def runnable_pickaxes(key, *, limit=100, offset=0):
+    """What a key may run, with its fields: the pickaxes it is limited to, else its owner's
+    own pickaxes and the public ones (unlisted ones run by slug but are not listed)."""
+    fields = Prefetch("fields", queryset=InputField.objects.order_by("position", "id"))
+    allowed = [p.pk for p in key.pickaxes.all()]
+    if allowed:
+        pickaxes = Pickaxe.objects.filter(pk__in=allowed)
+    else:
+        pickaxes = Pickaxe.objects.filter(owner=key.owner) | Pickaxe.objects.filter(
+            visibility=Pickaxe.Visibility.PUBLIC
+        )
+    return list(pickaxes.prefetch_related(fields).order_by("slug")[offset : offset + limit])
+
+
+def api_run_of(key, run_id):
+    """A run made with this key; Http404 for any other."""
+    api_run = ApiRun.objects.select_related("run__pickaxe").filter(key=key, run_id=run_id).first()
+    if api_run is None:
+        raise Http404("No such run for this key.")
+    return api_run
+
+
+def api_keys_of(owner):
+    """The owner's keys, newest first, each with the pickaxes it is limited to and `used_at`:
+    when it was last used (its last run, or a later call that ran nothing)."""
+    keys = list(
+        ApiKey.objects.filter(owner=owner)
+        .annotate(last_run_at=Max("runs__started_at"))
+        .prefetch_related("pickaxes")
+        .order_by("-created_at", "-id")
+    )
+    for key in keys:
+        key.used_at = max(filter(None, (key.last_used_at, key.last_run_at)), default=None)
+    return keys
+
+
+def api_key_with_prefix(prefix):
+    """The key whose visible prefix is `prefix` (as lists show it, with or without "…")."""
+    return ApiKey.objects.filter(prefix=prefix.rstrip("…. ")).first()
+
+
+def api_usage(pickaxe, *, days=30, now=None):
+    """The pickaxe's API runs of the last `days` days by key: [{name, prefix, runs,
+    end_users, last_run_at}], most runs first (one query)."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    return list(
+        ApiRun.objects.filter(run__pickaxe=pickaxe, started_at__gte=since)
+        .values("key__name", "key__prefix")
+        .annotate(runs=Count("run"), end_users=Count("end_user", distinct=True), last_run_at=Max("started_at"))
+        .order_by("-runs", "key__name")
+    )
+
+
+EXPORT_COLUMNS = [*pickaxe_selectors.EXPORT_COLUMNS, "api_key", "end_user"]
+
+
+def runs_for_export(pickaxe, *, days=30, now=None):
+    """The usage export: pickaxes' columns, and for an API run the key's name and the end
+    user the caller named (empty for other runs). One query, however many rows."""
+    runs = pickaxe_selectors.runs_to_export(pickaxe, days=days, now=now).select_related("api_run__key")
+    for run in runs.iterator(chunk_size=500):
+        api_run = getattr(run, "api_run", None) if run.source == Run.Source.API else None
+        extra = [api_run.key.name, api_run.end_user] if api_run else ["", ""]
+        yield pickaxe_selectors.export_row(pickaxe, run) + [pickaxe_selectors.spreadsheet_safe(cell) for cell in extra]

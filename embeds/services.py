@@ -1,5 +1,6 @@
 """Embed rules: signed form tokens, visitor ids, starting a run the owner pays for within
-the embed's limits, and the owner's resting email.
+the embed's limits, and the owner's resting email; and the same for the public run API
+(API keys: a server-side embed).
 
 Every count is taken from the database inside the run's transaction, under a lock on the
 embed row, so the limits hold exactly across any number of web processes.
@@ -10,6 +11,7 @@ import hmac
 import ipaddress
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,7 +23,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from credits.services import OutOfCredits
-from embeds.models import Embed, EmbedRun, RefusedRuns, new_token
+from embeds.models import ApiKey, ApiRun, Embed, EmbedRun, RefusedRuns, hash_secret, new_token
 from pickaxes import services as pickaxe_services
 from pickaxes.models import Pickaxe, Run
 
@@ -210,35 +212,54 @@ def _check_limits(embed, *, visitor_id, visitor_ip, now):
     if not is_available(embed):
         raise EmbedRefused(UNAVAILABLE, reason=RefusedRuns.Reason.UNAVAILABLE)
     runs = EmbedRun.objects.filter(embed=embed)
-
-    if embed.runs_per_visitor:
-        window = PERIODS[embed.period]
-        mine = runs.filter(visitor_id=visitor_id).exclude(run__refunded=True)
-        if window:
-            mine = mine.filter(started_at__gt=now - window)
-        used = list(mine.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_visitor])
-        if len(used) >= embed.runs_per_visitor:
-            raise EmbedRefused(
-                _limit_message(embed, used[0] + window if window else None), reason=RefusedRuns.Reason.VISITOR_LIMIT
-            )
-
-    if embed.runs_per_ip_per_day:
-        from_ip = runs.filter(visitor_ip=visitor_ip, started_at__gt=now - timedelta(days=1))
-        first = list(from_ip.order_by("started_at").values_list("started_at", flat=True)[: embed.runs_per_ip_per_day])
-        if len(first) >= embed.runs_per_ip_per_day:
-            raise EmbedRefused(
-                _limit_message(embed, first[0] + timedelta(days=1)), reason=RefusedRuns.Reason.ADDRESS_LIMIT
-            )
-
-    per_minute = settings.EMBED_OWNER_RUNS_PER_MINUTE
-    if per_minute:
-        recent = Run.objects.filter(
-            payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED, started_at__gt=now - timedelta(minutes=1)
+    try:
+        hold_limit(
+            runs.filter(visitor_id=visitor_id).exclude(run__refunded=True),
+            cap=embed.runs_per_visitor,
+            window=PERIODS[embed.period],
+            now=now,
         )
-        if recent.count() >= per_minute:
-            raise EmbedRefused(
-                "This tool is very busy right now. Please try again in a minute.", reason=RefusedRuns.Reason.OWNER_CAP
-            )
+    except LimitReached as limit:
+        raise EmbedRefused(_limit_message(embed, limit.again_at), reason=RefusedRuns.Reason.VISITOR_LIMIT) from None
+    try:
+        hold_limit(runs.filter(visitor_ip=visitor_ip), cap=embed.runs_per_ip_per_day, window=timedelta(days=1), now=now)
+    except LimitReached as limit:
+        raise EmbedRefused(_limit_message(embed, limit.again_at), reason=RefusedRuns.Reason.ADDRESS_LIMIT) from None
+    try:
+        hold_limit(
+            Run.objects.filter(payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED),
+            cap=settings.EMBED_OWNER_RUNS_PER_MINUTE,
+            window=timedelta(minutes=1),
+            now=now,
+        )
+    except LimitReached:
+        raise EmbedRefused(
+            "This tool is very busy right now. Please try again in a minute.", reason=RefusedRuns.Reason.OWNER_CAP
+        ) from None
+
+
+class LimitReached(Exception):
+    """A limit stops the next run; `again_at` is when it lets one through again (None: never)."""
+
+    def __init__(self, again_at):
+        self.again_at = again_at
+        super().__init__(f"limit reached until {again_at}")
+
+
+def hold_limit(runs, *, cap, window, now):
+    """Raise LimitReached when `runs` (the rows one limit counts: a visitor's, an address's,
+    an end user's, a key's; each with `started_at`) already number `cap` within `window`
+    before `now` (window None: ever). A cap of 0 is no limit.
+
+    Embeds and API keys both count this way, under the lock of the embed's or the key's row,
+    so a limit holds across every web process."""
+    if not cap:
+        return
+    if window:
+        runs = runs.filter(started_at__gt=now - window)
+    counted = list(runs.order_by("started_at").values_list("started_at", flat=True)[:cap])
+    if len(counted) >= cap:
+        raise LimitReached(counted[0] + window if window else None)
 
 
 def _limit_message(embed, again_at):
@@ -278,3 +299,184 @@ def _email_owner(embed, next_return_at, *, key):
             f"Plans and extra credits: {settings.SITE_URL.rstrip('/')}/billing/\n\n— Pickaxe"
         ),
     )
+
+
+# The public run API: an API key is a server-side embed. Its owner pays for every run made
+# with it, within the key's limits; a refused call is never charged.
+
+API_KEY_PREFIX = "pk_live_"
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """A key just made, with its secret: shown once, never stored."""
+
+    key: ApiKey
+    secret: str
+
+
+def create_api_key(
+    *,
+    owner,
+    name,
+    expires_at=None,
+    pickaxes=(),
+    runs_per_minute=None,
+    runs_per_end_user=0,
+    end_user_period=Embed.Period.DAY,
+    budget_per_30_days=0,
+):
+    """A new API key of `owner`'s, limited to some of their own pickaxes when `pickaxes`
+    names any. Returns NewApiKey: the secret exists only in this answer."""
+    pickaxes = list(pickaxes)
+    if any(pickaxe.owner_id != owner.pk for pickaxe in pickaxes):
+        raise ValueError("A key can be limited to your own pickaxes only.")
+    random_part = secrets.token_urlsafe(32)
+    secret = f"{API_KEY_PREFIX}{random_part}"
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            owner=owner,
+            name=name,
+            prefix=secret[: len(API_KEY_PREFIX) + 8],
+            secret_hash=hash_secret(secret),
+            expires_at=expires_at,
+            runs_per_minute=settings.EMBED_OWNER_RUNS_PER_MINUTE if runs_per_minute is None else runs_per_minute,
+            runs_per_end_user=runs_per_end_user,
+            end_user_period=end_user_period,
+            budget_per_30_days=budget_per_30_days,
+        )
+        key.pickaxes.set(pickaxes)
+    return NewApiKey(key=key, secret=secret)
+
+
+def revoke_api_key(*, key):
+    """The key stops working at once (its runs stay in the usage and history)."""
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+def note_api_key_used(*, key, now=None):
+    """A call that starts no run used the key: `last_used_at`, written at most once a
+    minute per key, so a busy key's reads do not each write."""
+    now = now or timezone.now()
+    if key.last_used_at is None or key.last_used_at < now - timedelta(minutes=1):
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+
+
+class ApiRefused(Exception):
+    """An API run refused before anything was charged: `kind` (one of the constants
+    below) says which limit, `again_at` when it lets a run through again (None: not by
+    waiting)."""
+
+    END_USER_LIMIT = "end-user-limit"
+    RATE_LIMITED = "rate-limited"
+    KEY_BUDGET = "key-budget-spent"
+    OUT_OF_CREDITS = "out-of-credits"
+
+    def __init__(self, kind, again_at=None, *, cap=None):
+        self.kind = kind
+        self.again_at = again_at
+        self.cap = cap
+        super().__init__(kind)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before with a different request body."""
+
+
+def api_submission_key(key, idempotency_key):
+    """The run's submission key (unique per payer, and the charge's key): from the API key
+    and the caller's Idempotency-Key, so a replay can only find the first run; random when
+    the caller sent none."""
+    if not idempotency_key:
+        return f"api-{key.pk}-{secrets.token_hex(16)}"
+    return f"api-{key.pk}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+
+
+def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash):
+    """A call of the run API: the key's owner pays, within the key's limits.
+
+    One transaction under a lock on the key's row (when it has limits or the call an
+    Idempotency-Key): a replay of the same Idempotency-Key finds the first run
+    (IdempotencyConflict if the body differs), the limits are counted,
+    the run is opened (charging the owner) and recorded as this end user's. Returns
+    pickaxes' Started; raises ApiRefused, with nothing charged.
+    """
+    owner = key.owner
+    first = _first_api_run(key, idempotency_key, body_hash)
+    if first:
+        return first
+    submission_key = api_submission_key(key, idempotency_key)
+    try:
+        with transaction.atomic(durable=True):
+            if idempotency_key or _has_limits(key):
+                # Counting and replaying are decided one call at a time per key. (A key with
+                # no limits, called without an Idempotency-Key, has nothing to decide.)
+                key = ApiKey.objects.select_for_update().get(pk=key.pk)
+                first = _first_api_run(key, idempotency_key, body_hash)  # a replay that waited for the lock
+                if first:
+                    return first
+            now = timezone.now()
+            _check_api_limits(key, end_user=end_user, now=now)
+            try:
+                started = pickaxe_services.open_run(
+                    pickaxe=pickaxe,
+                    payer=owner,
+                    submitted_by=None,
+                    inputs=inputs,
+                    submission_key=submission_key,
+                    source=Run.Source.API,
+                )
+            except OutOfCredits as out:
+                refusal = ApiRefused(ApiRefused.OUT_OF_CREDITS, out.next_return_at)
+            else:
+                if started.created:
+                    ApiRun.objects.create(
+                        run=started.run,
+                        key=key,
+                        end_user=end_user,
+                        idempotency_key=idempotency_key,
+                        body_hash=body_hash,
+                        started_at=started.run.started_at,
+                    )
+                return started
+    except IntegrityError:
+        return _first_api_run(key, idempotency_key, body_hash)
+    raise refusal  # after the block, so the "empty until" hint spend wrote commits
+
+
+def _first_api_run(key, idempotency_key, body_hash):
+    if not idempotency_key:
+        return None
+    first = ApiRun.objects.filter(key=key, idempotency_key=idempotency_key).select_related("run__pickaxe").first()
+    if first is None:
+        return None
+    if first.body_hash != body_hash:
+        raise IdempotencyConflict(idempotency_key)
+    return pickaxe_services.Started(run=first.run, created=False)
+
+
+def _has_limits(key):
+    return bool(key.runs_per_minute or key.runs_per_end_user or key.budget_per_30_days)
+
+
+def _check_api_limits(key, *, end_user, now):
+    """Raise ApiRefused when one of the key's limits is reached (under the key's row lock)."""
+    runs = ApiRun.objects.filter(key=key)
+    limits = [
+        (ApiRefused.RATE_LIMITED, runs, key.runs_per_minute, timedelta(minutes=1)),
+        (
+            ApiRefused.END_USER_LIMIT,
+            runs.filter(end_user=end_user).exclude(run__refunded=True),
+            key.runs_per_end_user,
+            PERIODS[key.end_user_period],
+        ),
+        (ApiRefused.KEY_BUDGET, runs.exclude(run__refunded=True), key.budget_per_30_days, timedelta(days=30)),
+    ]
+    for kind, counted, cap, window in limits:
+        try:
+            hold_limit(counted, cap=cap, window=window, now=now)
+        except LimitReached as limit:
+            raise ApiRefused(kind, limit.again_at, cap=cap) from None

@@ -1,19 +1,22 @@
+import csv
 from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseForbidden
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from embeds import selectors, services
-from embeds.forms import EmbedSettingsForm
-from embeds.models import Embed
-from pickaxes import results, running
+from embeds.api import PROBLEMS, api, problem_type
+from embeds.forms import ApiKeyForm, EmbedSettingsForm
+from embeds.models import ApiKey, Embed
+from pickaxes import charts, results, running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class, run_inputs
 from pickaxes.models import InputField
@@ -183,3 +186,100 @@ def rotate(request, slug):
         request, "The embed has a new address. Replace the snippet on your site: the old one has stopped working."
     )
     return redirect("embed_settings", slug=slug)
+
+
+@login_required
+def api_keys(request):
+    """The owner's API keys: make one (its secret is shown once, on this answer only), see
+    and revoke them."""
+    form = ApiKeyForm(request.POST or None, owner=request.user)
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        new_key = services.create_api_key(
+            owner=request.user,
+            name=data["name"],
+            expires_at=form.expires_at(),
+            pickaxes=data["pickaxes"],
+            runs_per_minute=data["runs_per_minute"],
+            runs_per_end_user=data["runs_per_end_user"],
+            end_user_period=data["end_user_period"],
+            budget_per_30_days=data["budget_per_30_days"],
+        )
+        form = ApiKeyForm(owner=request.user)
+    response = render(
+        request,
+        "embeds/api_keys.html",
+        {"form": form, "keys": selectors.api_keys_of(request.user), "new_key": new_key, "now": timezone.now()},
+    )
+    response["Cache-Control"] = "no-store"  # the page may hold a secret
+    return response
+
+
+@login_required
+@require_POST
+def api_key_revoke(request, key_id):
+    key = get_object_or_404(ApiKey, pk=key_id, owner=request.user)
+    services.revoke_api_key(key=key)
+    messages.success(request, f"The key {key.prefix}… is revoked: calls with it are refused from now on.")
+    return redirect("api_keys")
+
+
+def api_docs(request):
+    """The API's guide, in the site's layout: how to call it, with examples to copy, and
+    every endpoint and error of the OpenAPI schema."""
+    schema = api.get_openapi_schema()
+    endpoints = [
+        {
+            "method": method.upper(),
+            "path": path,
+            "summary": operation.get("summary", ""),
+            "description": operation.get("description", ""),
+            "statuses": sorted(operation.get("responses", {})),
+        }
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    ]
+    problems = [
+        {"name": name, "type": problem_type(name), "status": status, "title": title}
+        for name, (status, title) in PROBLEMS.items()
+    ]
+    return render(
+        request,
+        "embeds/api_docs.html",
+        {"endpoints": endpoints, "problems": problems, "origin": request.build_absolute_uri("/").rstrip("/")},
+    )
+
+
+# The studio's usage page: pickaxes' runs, and what only embeds knows (API keys, end users).
+
+
+@login_required
+def studio_usage(request, slug):
+    pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
+    days = pickaxe_selectors.runs_per_day(pickaxe)
+    return render(
+        request,
+        "embeds/usage.html",
+        {
+            "pickaxe": pickaxe,
+            "chart": charts.usage_chart(days),
+            "days": days,
+            "totals": pickaxe_selectors.usage_totals(pickaxe),
+            "embed_credits": pickaxe_selectors.embed_credits(pickaxe),
+            "insight": selectors.usage_insight(pickaxe),
+            "api_usage": selectors.api_usage(pickaxe),
+            "runs": pickaxe_selectors.usage_runs(pickaxe, page=request.GET.get("page")),
+        },
+    )
+
+
+@login_required
+def studio_usage_csv(request, slug):
+    pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{pickaxe.slug}-runs.csv"'
+    writer = csv.writer(response)
+    writer.writerow(selectors.EXPORT_COLUMNS)
+    writer.writerows(selectors.runs_for_export(pickaxe))
+    return response

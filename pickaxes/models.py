@@ -116,6 +116,7 @@ class Run(models.Model):
         SITE = "site", "site"
         TEST = "test", "test in the studio"
         EMBED = "embed", "embed"
+        API = "api", "API"
 
     pickaxe = models.ForeignKey(Pickaxe, on_delete=models.CASCADE, related_name="runs")
     payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="paid_runs")

@@ -129,7 +129,7 @@ def inputs_to_run_again(user, run_id, pickaxe):
 
 
 def runs_per_day(pickaxe, *, days=30, now=None):
-    """[(day, site runs, test runs, embed runs)] for the last `days` days, zeros included."""
+    """[(day, site runs, test runs, embed runs, API runs)] for the last `days` days, zeros included."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     first = today - timedelta(days=days - 1)
@@ -155,6 +155,7 @@ def usage_totals(pickaxe, *, days=30, now=None):
         failed=Count("id", filter=Q(status=Run.Status.FAILED)),
         refunded=Count("id", filter=Q(refunded=True)),
         embed_runs=Count("id", filter=Q(source=Run.Source.EMBED)),
+        api_runs=Count("id", filter=Q(source=Run.Source.API)),
     )
 
 
@@ -171,26 +172,35 @@ EXPORT_COLUMNS = [
 ]
 
 
+def runs_to_export(pickaxe, *, days=30, now=None):
+    """The runs the usage export lists: the last `days` days', oldest first."""
+    now = now or timezone.now()
+    return Run.objects.filter(pickaxe=pickaxe, started_at__gte=now - timedelta(days=days)).order_by("started_at")
+
+
 def runs_for_export(pickaxe, *, days=30, now=None):
-    """The usage export's rows (EXPORT_COLUMNS) for the last `days` days.
+    """The usage export's rows (EXPORT_COLUMNS) for the last `days` days."""
+    for run in runs_to_export(pickaxe, days=days, now=now).iterator():
+        yield export_row(pickaxe, run)
+
+
+def export_row(pickaxe, run):
+    """One run as the export's EXPORT_COLUMNS.
 
     A creator sees no one's email, here as on the usage page: each payer is a pseudonym,
     the same for every run of theirs on this pickaxe. Every cell is spreadsheet-safe."""
-    now = now or timezone.now()
-    runs = Run.objects.filter(pickaxe=pickaxe, started_at__gte=now - timedelta(days=days)).order_by("started_at")
-    for run in runs.iterator():
-        row = [
-            run.started_at.isoformat(),
-            run.source,
-            run.status,
-            payer_pseudonym(pickaxe, run.payer_id),
-            run.model,
-            run.prompt_tokens,
-            run.completion_tokens,
-            run.latency_ms,
-            run.refunded,
-        ]
-        yield [spreadsheet_safe(cell) for cell in row]
+    row = [
+        run.started_at.isoformat(),
+        run.source,
+        run.status,
+        payer_pseudonym(pickaxe, run.payer_id),
+        run.model,
+        run.prompt_tokens,
+        run.completion_tokens,
+        run.latency_ms,
+        run.refunded,
+    ]
+    return [spreadsheet_safe(cell) for cell in row]
 
 
 def payer_pseudonym(pickaxe, payer_id):

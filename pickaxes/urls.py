@@ -12,6 +12,4 @@ urlpatterns = [
     path("studio/", views.studio, name="studio"),
     path("studio/new/", views.studio_new, name="studio_new"),
     path("studio/<slug:slug>/", views.studio_edit, name="studio_edit"),
-    path("studio/<slug:slug>/usage/", views.studio_usage, name="studio_usage"),
-    path("studio/<slug:slug>/usage.csv", views.studio_usage_csv, name="studio_usage_csv"),
 ]

@@ -1,4 +1,3 @@
-import csv
 import secrets
 
 from django.conf import settings
@@ -17,7 +16,7 @@ from credits import forecast
 from credits import selectors as credit_selectors
 from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
-from pickaxes import activity, charts, results, running, selectors, services, signals
+from pickaxes import activity, results, running, selectors, services
 from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
@@ -209,33 +208,3 @@ def studio_edit(request, slug):
             "test_form": test_form,
         },
     )
-
-
-@login_required
-def studio_usage(request, slug):
-    pickaxe = selectors.owned_pickaxe(slug, request.user)
-    days = selectors.runs_per_day(pickaxe)
-    return render(
-        request,
-        "pickaxes/usage.html",
-        {
-            "pickaxe": pickaxe,
-            "chart": charts.usage_chart(days),
-            "days": days,
-            "totals": selectors.usage_totals(pickaxe),
-            "embed_credits": selectors.embed_credits(pickaxe),
-            "runs": selectors.usage_runs(pickaxe, page=request.GET.get("page")),
-            "sections": signals.usage_sections(pickaxe),
-        },
-    )
-
-
-@login_required
-def studio_usage_csv(request, slug):
-    pickaxe = selectors.owned_pickaxe(slug, request.user)
-    response = HttpResponse(content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="{pickaxe.slug}-runs.csv"'
-    writer = csv.writer(response)
-    writer.writerow(selectors.EXPORT_COLUMNS)
-    writer.writerows(selectors.runs_for_export(pickaxe))
-    return response

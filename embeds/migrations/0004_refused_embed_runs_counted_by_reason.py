@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('embeds', '0002_embedrun'),
+        ('embeds', '0003_apikey_apirun'),
     ]
 
     operations = [

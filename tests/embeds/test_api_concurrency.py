@@ -1,0 +1,50 @@
+"""The API under concurrent calls, on PostgreSQL (row locks): a replay from many threads at
+once charges once, and a key's limit holds when many calls arrive together."""
+
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
+import pytest
+
+from credits import selectors as credits
+from embeds import services
+from pickaxes.models import Run
+from tests.embeds.conftest import call
+
+pytestmark = pytest.mark.postgres
+
+
+def all_at_once(count, send):
+    """`send(n)` from `count` threads released together; their answers in order."""
+    start = Barrier(count)
+
+    def one(n):
+        start.wait()
+        return send(n)
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_twenty_threads_replaying_one_idempotency_key_charge_once(api_server, api_key, pickaxe, fake_openai):
+    fake_openai.chunk_delay = 0.05  # the first run is still running while the others arrive
+    url = f"/api/v1/pickaxes/{pickaxe.slug}/runs"
+    body = {"inputs": {"topic": "the sea"}, "user": "customer-1"}
+    answers = all_at_once(
+        20, lambda n: call(api_server, "POST", url, api_key.secret, json=body, headers={"Idempotency-Key": "order-7"})
+    )
+    assert [answer.status_code for answer in answers] == [200] * 20
+    assert len({answer.json()["id"] for answer in answers}) == 1
+    assert Run.objects.count() == 1 and credits.balance(pickaxe.owner) == 24
+    assert len(fake_openai.requests) == 1
+
+
+def test_a_keys_rate_limit_holds_when_twenty_calls_arrive_at_once(api_server, pickaxe, fake_openai):
+    key = services.create_api_key(owner=pickaxe.owner, name="five a minute", runs_per_minute=5)
+    url = f"/api/v1/pickaxes/{pickaxe.slug}/runs"
+    answers = all_at_once(
+        20, lambda n: call(api_server, "POST", url, key.secret, json={"inputs": {"topic": "x"}, "user": f"u{n}"})
+    )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * 5 + [429] * 15
+    assert Run.objects.count() == 5 and credits.balance(pickaxe.owner) == 20
