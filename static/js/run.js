@@ -47,6 +47,31 @@
     if (end.login_url) window.location.assign(end.login_url);
   }
 
+  // After a run that spent the last credit, Submit stays off (as the page has it at 0
+  // credits) and says why, instead of offering a run the server would refuse.
+  function holdAtZero(form, button, balance) {
+    if (!button.hasAttribute("data-spends-credits") || balance === null || balance === undefined || balance > 0) {
+      return false;
+    }
+    button.disabled = true;
+    var shown = form.querySelector("[data-testid=before-submit]");
+    if (!shown || !shown.classList.contains("empty-balance")) {
+      if (shown) shown.remove();  // "N credits left" no longer holds
+      var note = document.createElement("p");
+      note.className = "before-submit empty-balance";
+      note.id = "before-submit";
+      note.setAttribute("data-testid", "before-submit");
+      text(note, "You have no credits left. ");
+      var link = document.createElement("a");
+      link.href = "/account/#timeline";
+      text(link, "When credits come back");
+      note.appendChild(link);
+      button.setAttribute("aria-describedby", "before-submit");
+      form.appendChild(note);  // where the page puts it: after the button and its cost
+    }
+    return true;
+  }
+
   function copyButton() {  // as in templates/pickaxes/_copy_output.html (static/js/copy.js handles it)
     var actions = document.createElement("p");
     actions.className = "output-actions";
@@ -103,6 +128,7 @@
       var reader = response.body.getReader();
       var decoder = new TextDecoder();
       var buffer = "", done = "";
+      var balance = null;
       for (;;) {
         var chunk = await reader.read();
         if (chunk.done) break;
@@ -110,13 +136,14 @@
           // The output so far, rendered and sanitised on the server exactly as the end's:
           // finished blocks to keep (`add`), then the block being written (`tail`).
           if (name === "output") { done += data.add; live.innerHTML = done + data.tail; }
-          else if (name === "end") { showEnd(box, data); }
+          else if (name === "end") { showEnd(box, data); balance = data.balance; }
         });
       }
     } catch (error) {
       showEnd(box, { message: "The connection was interrupted. Check your account page before trying again: a run that started is listed there." });
     } finally {
       button.disabled = false;
+      holdAtZero(form, button, balance);
       // A new submission key, so the next press is a new run (the server checks keys).
       var key = form.querySelector('input[name="submission_key"]');
       if (key && window.crypto && window.crypto.getRandomValues) {

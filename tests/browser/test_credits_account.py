@@ -207,3 +207,20 @@ def test_an_owner_sees_what_their_embed_spends_and_its_low_balance_banner_on_the
     expect(card.get_by_test_id("embed-spent")).to_have_text("4")
     expect(card.get_by_test_id("embed-run-out")).to_be_visible()
     both_widths(page, screenshot, "credits-usage-embed-owner")
+
+
+def test_the_run_that_spends_the_last_credit_leaves_submit_disabled(
+    new_page, asgi_live_server, pickaxe, fake_openai, screenshot
+):
+    user = UserFactory(email="last@example.com")
+    credits.deduct(user, 24, reason="test")  # 1 credit left
+    page = new_page(asgi_live_server, viewport=WIDE)
+    log_in(page, user.email)
+    page.goto(f"/p/{pickaxe.slug}/")
+    button = page.get_by_role("button", name="Submit")
+    expect(button).to_be_enabled()
+    run_once(page, pickaxe)
+    expect(page.get_by_test_id("credit-balance").first).to_have_text("0")
+    expect(button).to_be_disabled()
+    expect(page.get_by_test_id("before-submit")).to_have_text("You have no credits left. When credits come back")
+    both_widths(page, screenshot, "credits-submit-disabled-after-the-last-run")

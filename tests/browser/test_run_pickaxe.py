@@ -119,15 +119,21 @@ def test_out_of_credits_is_refused_with_the_return_date_and_no_model_call(asgi_p
     credits.set_allowance(user, 1, reason="test")
 
     log_in(page, user.email)
+    # A second tab, opened while there was still a credit: its Submit is on.
+    other_tab = page.context.new_page()
+    other_tab.goto(f"/p/{pickaxe.slug}/")
+    fill_form(other_tab)
     page.goto(f"/p/{pickaxe.slug}/")
     expect(page.locator(HEADER_BALANCE)).to_have_text("1")
     fill_form(page)
     page.get_by_role("button", name="Submit").click()
     expect(page.locator(OUTPUT)).to_have_text("A short answer.")
     expect(page.locator(HEADER_BALANCE)).to_have_text("0")
-    expect(page.get_by_role("button", name="Submit")).to_be_enabled()
+    expect(page.get_by_role("button", name="Submit")).to_be_disabled()  # this tab knows
     assert len(fake_openai.requests) == 1
 
+    page.close()
+    page = other_tab  # the server refuses the other tab's run
     page.get_by_role("button", name="Submit").click()
 
     use = Entry.objects.get(account__user=user, kind=Entry.Kind.USE)
