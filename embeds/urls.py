@@ -1,11 +1,10 @@
 from django.urls import path
 
-from embeds import views
-from embeds.api import api
+from embeds import api, views
 
 urlpatterns = [
     path("api/v1/docs/", views.api_docs, name="api_docs"),
-    path("api/v1/", api.urls),
+    path("api/v1/", api.urls()),
     path("account/api-keys/", views.api_keys, name="api_keys"),
     path("account/api-keys/<int:key_id>/revoke/", views.api_key_revoke, name="api_key_revoke"),
     path("e/<str:token>/", views.embed, name="embed"),

@@ -276,3 +276,16 @@ def test_a_key_without_limits_runs_each_call_and_still_replays_an_idempotency_ke
     again = run(api_server, pickaxe, key.secret, headers={"Idempotency-Key": "once"})
     assert again.json()["id"] == first.json()["id"]
     assert Run.objects.count() == 3 and credits.balance(pickaxe.owner) == 22
+
+
+def test_a_method_an_address_does_not_take_is_a_405_problem_with_allow(api_server, api_key, pickaxe):
+    response = call(api_server, "DELETE", f"/api/v1/pickaxes/{pickaxe.slug}/runs", api_key.secret)
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == "POST"
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_an_address_the_api_does_not_have_is_a_404_problem(api_server, api_key, method):
+    response = call(api_server, method, "/api/v1/no/such/thing", api_key.secret, json={})
+    assert_problem(response, 404, "not-found")
