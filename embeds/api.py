@@ -14,6 +14,8 @@ import math
 from datetime import date, datetime
 from typing import Literal
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.urls import re_path, reverse
@@ -38,6 +40,7 @@ DOCS_PATH = "/api/v1/docs/"
 # to the explanation.
 PROBLEMS = {
     "malformed-body": (400, "The request body is not valid JSON."),
+    "body-too-large": (413, "The request body is too large."),
     "invalid-api-key": (401, "The API key is missing, unknown, revoked or expired."),
     "method-not-allowed": (405, "This address does not take this method."),
     "out-of-credits": (402, "The key's owner is out of credits."),
@@ -195,6 +198,12 @@ def _http_error(request, error):
     return Problem("malformed-body", "Send a JSON object as the body.").response(request)
 
 
+@api.exception_handler(RequestDataTooBig)
+def _too_large(request, error):
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return Problem("body-too-large", f"Send at most {limit:,} bytes.").response(request)
+
+
 @api.exception_handler(Http404)
 def _not_found(request, error):
     return Problem("not-found", str(error) or "Not found.").response(request)
@@ -303,7 +312,7 @@ class PickaxeOut(Schema):
     fields: list[FieldOut]
 
 
-ERRORS = {code: ProblemOut for code in (400, 401, 402, 403, 404, 405, 409, 422, 429)}
+ERRORS = {code: ProblemOut for code in (400, 401, 402, 403, 404, 405, 409, 413, 422, 429)}
 READ_ERRORS = {code: ProblemOut for code in (401, 404, 405, 422)}
 
 

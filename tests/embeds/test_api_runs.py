@@ -289,3 +289,15 @@ def test_a_method_an_address_does_not_take_is_a_405_problem_with_allow(api_serve
 def test_an_address_the_api_does_not_have_is_a_404_problem(api_server, api_key, method):
     response = call(api_server, method, "/api/v1/no/such/thing", api_key.secret, json={})
     assert_problem(response, 404, "not-found")
+
+
+def test_a_body_over_the_upload_limit_is_a_413_problem_and_charges_nothing(api_server, api_key, pickaxe):
+    body = {"inputs": {"topic": "x" * 3_000_000}, "user": "customer-1"}
+    response = run(api_server, pickaxe, api_key.secret, body)
+    assert_problem(response, 413, "body-too-large")
+    assert Run.objects.count() == 0
+
+
+@pytest.mark.parametrize("run_id", ["0", "-1", "99999999999999999999999"])
+def test_a_run_id_no_run_can_have_is_not_found(api_server, api_key, run_id):
+    assert_problem(call(api_server, "GET", f"/api/v1/runs/{run_id}", api_key.secret), 404, "not-found")
