@@ -11,8 +11,11 @@ from credits import services as credits
 from tests.credits.conftest import START
 from tests.pickaxes.factories import open_run
 
-BUTTON_DISABLED = '<button type="submit" data-run-button disabled aria-describedby="before-submit">'
-BUTTON_ENABLED = '<button type="submit" data-run-button>'
+# `data-spends-credits`: the person pays with credits, so the page's script keeps Submit
+# off after a run that spent the last one (static/js/run.js).
+BUTTON_DISABLED = '<button type="submit" data-run-button data-spends-credits disabled aria-describedby="before-submit">'
+BUTTON_ENABLED = '<button type="submit" data-run-button data-spends-credits>'
+BUTTON_NO_CREDITS = '<button type="submit" data-run-button>'  # signed out, or Gold on their own key
 
 
 def page(client, user, pickaxe):
@@ -44,7 +47,7 @@ def test_above_the_threshold_or_signed_out_the_page_says_nothing_more(client, us
     assert BUTTON_ENABLED in html and 'data-testid="before-submit"' not in html
     client.logout()
     html = client.get(f"/p/{pickaxe.slug}/").content.decode()
-    assert BUTTON_ENABLED in html and 'data-testid="before-submit"' not in html
+    assert BUTTON_NO_CREDITS in html and 'data-testid="before-submit"' not in html
 
 
 def test_a_balance_below_zero_shows_as_0_and_disables_submit(client, user, pickaxe):
@@ -58,7 +61,7 @@ def test_a_gold_member_on_their_own_key_is_not_held_back_by_credits(client, make
     accounts.save_own_api_key(gold, "sk-test-0123456789abcdef")
     credits.deduct(gold, 1000, reason="test")
     html = page(client, gold, pickaxe)
-    assert BUTTON_ENABLED in html and 'data-testid="before-submit"' not in html
+    assert BUTTON_NO_CREDITS in html and 'data-testid="before-submit"' not in html
 
 
 def test_the_before_submit_status_is_computed_at_the_moment_of_the_page(client, user, pickaxe):
