@@ -412,7 +412,7 @@ def pickaxes(request, limit: int = Query(100, ge=1, le=100), offset: int = Query
             "name": pickaxe.name,
             "description": pickaxe.description,
             "url": request.build_absolute_uri(pickaxe.get_absolute_url()),
-            "fields": [_field(field) for field in pickaxe.fields.all()],
+            "fields": [_field(field) for field in pickaxe.input_fields],
         }
         for pickaxe in selectors.runnable_pickaxes(request.auth, limit=limit, offset=offset)
     ]
@@ -461,7 +461,7 @@ def run_answer(run_id):
 def _valid_inputs(pickaxe, given):
     """The inputs as the site's form takes them (same rules: required, lengths, choices,
     number bounds, prompt size), or a 422 problem naming each field."""
-    fields = {field.key for field in pickaxe.fields.all()}
+    fields = {field.key for field in pickaxe.input_fields}
     errors = [
         {"field": f"inputs.{name}", "message": "is not a field of this pickaxe"} for name in given if name not in fields
     ]

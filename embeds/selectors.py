@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -10,7 +10,7 @@ from django.utils import timezone
 from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, hash_secret
 from pickaxes import charts
 from pickaxes import selectors as pickaxe_selectors
-from pickaxes.models import InputField, Pickaxe, Run
+from pickaxes.models import Pickaxe, Run
 
 
 def visitor_count(embed, *, days=30, now=None):
@@ -102,7 +102,7 @@ def runnable_pickaxe(key, slug):
     """The pickaxe `slug` if this key may run it (its owner may run it on the site: public,
     unlisted, or their own; and the key is not limited to others). Http404 when the owner
     could not see it; NotForThisKey when the key is limited to other pickaxes."""
-    pickaxe = pickaxe_selectors.pickaxe_for_page(slug, key.owner)
+    pickaxe = pickaxe_selectors.pickaxe_to_run(slug, key.owner)
     if _limited(key) and not key.pickaxes.filter(pk=pickaxe.pk).exists():
         raise NotForThisKey(slug)
     return pickaxe
@@ -115,7 +115,6 @@ def _limited(key):
 def runnable_pickaxes(key, *, limit=100, offset=0):
     """What a key may run, with its fields: the pickaxes it is limited to, else its owner's
     own pickaxes and the public ones (unlisted ones run by slug but are not listed)."""
-    fields = Prefetch("fields", queryset=InputField.objects.order_by("position", "id"))
     allowed = [p.pk for p in key.pickaxes.all()]
     if allowed:
         pickaxes = Pickaxe.objects.filter(pk__in=allowed)
@@ -123,7 +122,7 @@ def runnable_pickaxes(key, *, limit=100, offset=0):
         pickaxes = Pickaxe.objects.filter(owner=key.owner) | Pickaxe.objects.filter(
             visibility=Pickaxe.Visibility.PUBLIC
         )
-    return list(pickaxes.prefetch_related(fields).order_by("slug")[offset : offset + limit])
+    return list(pickaxes.prefetch_related("fields").order_by("slug")[offset : offset + limit])
 
 
 def api_run_of(key, run_id):

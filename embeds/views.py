@@ -3,7 +3,6 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Prefetch
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,17 +18,13 @@ from embeds.models import ApiKey, Embed
 from pickaxes import charts, results, running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class, run_inputs
-from pickaxes.models import InputField
 
 VISITOR_COOKIE = "pkx_visitor"
 
 
 def _embed_or_404(token):
     embed = (
-        Embed.objects.select_related("pickaxe__owner")
-        .prefetch_related(Prefetch("pickaxe__fields", queryset=InputField.objects.order_by("position", "id")))
-        .filter(token=token)
-        .first()
+        Embed.objects.select_related("pickaxe__owner").prefetch_related("pickaxe__fields").filter(token=token).first()
     )
     if embed is None:
         raise Http404("No such embed.")

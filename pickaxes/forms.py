@@ -189,7 +189,7 @@ def _plain(number):
 def run_form_class(pickaxe):
     """A form class for running `pickaxe`: one form field per input field, in order."""
     form_fields = {}
-    for field in pickaxe.fields.all():
+    for field in pickaxe.input_fields:
         options = {"label": field.label, "required": field.required, "help_text": field.help_text}
         if field.kind == InputField.Kind.NUMBER:
             form_fields[field.key] = number_field(field, options)

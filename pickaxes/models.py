@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils.functional import cached_property
 
 from accounts.validators import lines_of_text, single_line
 
@@ -56,6 +57,12 @@ class Pickaxe(models.Model):
 
     def get_absolute_url(self):
         return reverse("pickaxe", args=[self.slug])
+
+    @cached_property
+    def input_fields(self):
+        """The input fields in form order: prefetched `fields`, else one query, kept on
+        the instance (a selector may set it to fields it read itself)."""
+        return list(self.fields.all())
 
     def placeholders(self):
         """The field keys the prompt template uses, in order of first use."""

@@ -84,7 +84,7 @@ def run(request, slug):
     ends). The view is sync, like every page: the model is called from the event loop."""
     if request.method != "POST":
         return redirect("pickaxe", slug=slug)
-    pickaxe = selectors.pickaxe_for_page(slug, request.user)
+    pickaxe = selectors.pickaxe_to_run(slug, request.user)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     testing = request.POST.get("mode") == "test"
 
@@ -133,7 +133,7 @@ async def _page_when_done(request, pickaxe, form, job):
 
 def _remember_inputs(request, pickaxe):
     """An anonymous visitor's inputs wait in the session while they log in."""
-    fields = {field.key for field in pickaxe.fields.all()}
+    fields = {field.key for field in pickaxe.input_fields}
     pending = request.session.get(PENDING_INPUTS, {})
     pending[pickaxe.slug] = {
         key: request.POST[key][: services.field_max_chars(None)] for key in fields if key in request.POST
