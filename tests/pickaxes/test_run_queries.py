@@ -5,7 +5,9 @@ from django.db import connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 
+from pickaxes.models import Run
 from tests.pickaxes.conftest import sse_events, submission_key
+from tests.pickaxes.factories import open_run
 
 # the pickaxe, its fields, the session, the user | the spend (3; its UPDATE also returns
 # what the low-balance alert needs), the Run, the pickaxe's run count | the end of the run,
@@ -36,3 +38,14 @@ def test_a_site_run_makes_a_fixed_number_of_queries_from_post_to_the_end_of_its_
     assert end["ok"] and end["balance"] == 24
     sent = statements(queries)
     assert len(sent) == QUERIES_PER_SITE_RUN, "\n".join(sent)
+
+
+def test_the_run_written_by_plain_sql_mirrors_the_stored_row_and_is_counted_on_its_pickaxe(user, pickaxe):
+    before = pickaxe.runs_count
+    run = open_run(pickaxe, user, "k" * 20)
+    stored = Run.objects.get(pk=run.pk)
+    for field in Run._meta.concrete_fields:
+        assert getattr(run, field.attname) == getattr(stored, field.attname), field.name
+    assert run.pickaxe is pickaxe and not run._state.adding
+    pickaxe.refresh_from_db()
+    assert pickaxe.runs_count == before + 1
