@@ -14,6 +14,7 @@ creator@example.com; the model is the fake OpenAI server (`fake_openai`).
 import html
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 
@@ -182,13 +183,21 @@ def test_a_visitor_without_an_account_runs_the_embed_on_another_site_and_the_own
     expect(frame.get_by_role("heading", name="Haiku helper")).to_be_visible()
     assert embed_frame(page).url == f"{app.embed_origin}/e/{embed.token}/"
 
-    def content_height():
-        # What static/js/embed.js reports (scrollHeight never drops below the frame's own height).
-        return embed_frame(page).evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
+    def sized_to_content():
+        """The frame's content height (what static/js/embed.js reports: scrollHeight never
+        drops below the frame's own height), once the iframe has that height. Read again
+        until they agree: the content may still be laid out (fonts) when first read."""
+        deadline = time.monotonic() + 5
+        while True:
+            height = embed_frame(page).evaluate("Math.ceil(document.body.getBoundingClientRect().height)")
+            style = iframe.get_attribute("style") or ""
+            if re.search(rf"height:\s*{height}px", style):
+                return height
+            assert time.monotonic() < deadline, f"iframe style {style!r}, content {height}px"
+            page.wait_for_timeout(50)
 
     # The snippet's script sizes the iframe to the frame's content, from the first load...
-    before = content_height()
-    expect(iframe).to_have_attribute("style", re.compile(rf"height:\s*{before}px"))
+    before = sized_to_content()
     assert before != 560
 
     run_in_frame(page, topic="the harbour")
@@ -196,9 +205,8 @@ def test_a_visitor_without_an_account_runs_the_embed_on_another_site_and_the_own
     expect(frame.locator(ERROR)).to_have_count(0)
 
     # ...and again when the answer makes it longer.
-    after = content_height()
+    after = sized_to_content()
     assert after > before
-    expect(iframe).to_have_attribute("style", re.compile(rf"height:\s*{after}px"))
     screenshot("embed-host-page-after-run", page)
 
     run = Run.objects.get()
