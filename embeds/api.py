@@ -16,6 +16,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404, HttpResponse
 from django.urls import re_path, reverse
@@ -25,8 +26,9 @@ from ninja import Field, Header, NinjaAPI, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
-from pydantic import StrictFloat, StrictInt, StrictStr
+from pydantic import StrictFloat, StrictInt, StrictStr, field_validator
 
+from accounts.validators import single_line
 from credits import selectors as credit_selectors
 from embeds import selectors, services
 from pickaxes import running
@@ -255,9 +257,18 @@ class RunIn(Schema):
     user: str = Field(
         min_length=1,
         max_length=128,
-        description="Your end user's id, as you name them: the key's per-end-user limit counts by it.",
+        description="Your end user's id, as you name them (one line of text): the key's per-end-user limit counts by it.",
     )
     stream: bool = Field(False, description="true: answer text/event-stream as the output is written.")
+
+    @field_validator("user")
+    @classmethod
+    def _one_line(cls, user):
+        try:
+            single_line(user)
+        except DjangoValidationError as error:
+            raise ValueError(error.messages[0]) from None
+        return user
 
 
 class UsageOut(Schema):

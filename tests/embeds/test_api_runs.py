@@ -301,3 +301,24 @@ def test_a_body_over_the_upload_limit_is_a_413_problem_and_charges_nothing(api_s
 @pytest.mark.parametrize("run_id", ["0", "-1", "99999999999999999999999"])
 def test_a_run_id_no_run_can_have_is_not_found(api_server, api_key, run_id):
     assert_problem(call(api_server, "GET", f"/api/v1/runs/{run_id}", api_key.secret), 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    "body, name",
+    [
+        (rb'{"inputs": {"topic": "the sea"}, "user": "customer\u0000-1"}', "user"),
+        (rb'{"inputs": {"topic": "the sea"}, "user": "customer\ud800"}', "user"),
+        (rb'{"inputs": {"topic": "the \ud800 sea"}, "user": "customer-1"}', "inputs.topic"),
+    ],
+)
+def test_a_nul_or_a_lone_surrogate_in_the_body_is_a_422_problem_and_charges_nothing(
+    api_server, api_key, pickaxe, body, name
+):
+    # Valid JSON that no database can store (PostgreSQL refused it with a 500 before).
+    path = f"/api/v1/pickaxes/{pickaxe.slug}/runs"
+    response = call(
+        api_server, "POST", path, api_key.secret, content=body, headers={"content-type": "application/json"}
+    )
+    problem = assert_problem(response, 422, "invalid-request")
+    assert name in problem["detail"]
+    assert Run.objects.count() == 0 and credits.balance(pickaxe.owner) == 25
