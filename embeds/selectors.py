@@ -102,7 +102,7 @@ def runnable_pickaxe(key, slug):
     """The pickaxe `slug` if this key may run it (its owner may run it on the site: public,
     unlisted, or their own; and the key is not limited to others). Http404 when the owner
     could not see it; NotForThisKey when the key is limited to other pickaxes."""
-    pickaxe = pickaxe_selectors.pickaxe_to_run(slug, key.owner)
+    pickaxe = pickaxe_selectors.pickaxe_for_run(slug, key.owner)
     if _limited(key) and not key.pickaxes.filter(pk=pickaxe.pk).exists():
         raise NotForThisKey(slug)
     return pickaxe

@@ -39,7 +39,7 @@ def pickaxe_for_page(slug, user):
     return _visible(pickaxe, user)
 
 
-def pickaxe_to_run(slug, user):
+def pickaxe_for_run(slug, user):
     """As pickaxe_for_page, for a run: the pickaxe and its fields, without its owner.
 
     Two plain queries (`raw`, no query building) because every run starts here: built by

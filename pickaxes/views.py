@@ -84,7 +84,7 @@ def run(request, slug):
     ends). The view is sync, like every page: the model is called from the event loop."""
     if request.method != "POST":
         return redirect("pickaxe", slug=slug)
-    pickaxe = selectors.pickaxe_to_run(slug, request.user)
+    pickaxe = selectors.pickaxe_for_run(slug, request.user)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     testing = request.POST.get("mode") == "test"
 
