@@ -1,4 +1,4 @@
-"""Instructions per site run, counted by callgrind: the run path's CPU in a figure that the
+"""Instructions per site run (or API run), counted by callgrind: the run path's CPU in a figure that the
 machine's load does not move (see bench/README.md).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/pickaxe_bench .venv/bin/python bench/instructions.py
@@ -22,6 +22,9 @@ the same count whatever else runs. The script
    SDK and its HTTP client, SSE), without start-up and imports. PostgreSQL, Redis and the
    fake model are other processes and are not counted; nor is uvicorn's HTTP parsing.
 
+With `--api` it posts API runs instead (POST /api/v1/pickaxes/<slug>/runs with an API
+key of the same user, "stream": true: the site's events), to compare the two entry points.
+
 Every run must end with an `end` event that says ok, or the script fails. Compare two
 versions of the code by running this script in each checkout; the figure does not depend
 on the hour.
@@ -29,6 +32,7 @@ on the hour.
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -55,26 +59,36 @@ DB_SUFFIX = "_instructions"
 class AsgiRun:
     """One POST of a run to the ASGI application, as a server would make it."""
 
-    def __init__(self, *, slug, session, csrf, counter):
-        key = f"{counter}-{secrets.token_urlsafe(24)}"[:64]
-        self.body = urlencode({"submission_key": key, "topic": f"stream number {counter}"}).encode()
+    def __init__(self, *, slug, session, csrf, counter, secret=None):
+        if secret:  # the run API, streamed: the site's events
+            path = f"/api/v1/pickaxes/{slug}/runs"
+            inputs = {"topic": f"stream number {counter}"}
+            self.body = json.dumps({"inputs": inputs, "user": f"end-user-{counter}", "stream": True}).encode()
+            headers = [(b"authorization", f"Bearer {secret}".encode()), (b"content-type", b"application/json")]
+        else:
+            path = f"/p/{slug}/run/"
+            key = f"{counter}-{secrets.token_urlsafe(24)}"[:64]
+            self.body = urlencode({"submission_key": key, "topic": f"stream number {counter}"}).encode()
+            headers = [
+                (b"origin", b"http://127.0.0.1"),
+                (b"cookie", f"sessionid={session}; csrftoken={csrf}".encode()),
+                (b"x-csrftoken", csrf.encode()),
+                (b"content-type", b"application/x-www-form-urlencoded"),
+            ]
         self.scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1",
             "method": "POST",
             "scheme": "http",
-            "path": f"/p/{slug}/run/",
-            "raw_path": f"/p/{slug}/run/".encode(),
+            "path": path,
+            "raw_path": path.encode(),
             "query_string": b"",
             "root_path": "",
             "headers": [
                 (b"host", b"127.0.0.1"),
                 (b"accept", b"text/event-stream"),
-                (b"origin", b"http://127.0.0.1"),
-                (b"cookie", f"sessionid={session}; csrftoken={csrf}".encode()),
-                (b"x-csrftoken", csrf.encode()),
-                (b"content-type", b"application/x-www-form-urlencoded"),
+                *headers,
                 (b"content-length", str(len(self.body)).encode()),
             ],
             "client": ("127.0.0.1", 40000 + counter % 20000),
@@ -105,9 +119,9 @@ class AsgiRun:
         return self.status == 200 and bool(events) and events[-1][0] == "end" and '"ok": true' in events[-1][1]
 
 
-async def drive(app, *, slug, session, csrf, count, first):
+async def drive(app, *, slug, session, csrf, count, first, secret=None):
     for counter in range(first, first + count):
-        run = AsgiRun(slug=slug, session=session, csrf=csrf, counter=counter)
+        run = AsgiRun(slug=slug, session=session, csrf=csrf, counter=counter, secret=secret)
         await app(run.scope, run.receive, run.send)
         await run.done.wait()
         if not run.ok():
@@ -122,7 +136,15 @@ def child(args):
     from pickaxes import running
 
     async def runs(count, first):
-        await drive(application, slug=args.slug, session=args.session, csrf=args.csrf, count=count, first=first)
+        await drive(
+            application,
+            slug=args.slug,
+            session=args.session,
+            csrf=args.csrf,
+            count=count,
+            first=first,
+            secret=args.secret,
+        )
         while running._running_tasks:  # each run ends in a task of its own (its last database step)
             await asyncio.sleep(0.01)
 
@@ -157,6 +179,7 @@ def child_command(args, runs):
         args["session"],
         "--csrf",
         args["csrf"],
+        *(["--secret", args["secret"]] if args.get("secret") else []),
     ]
 
 
@@ -206,7 +229,7 @@ def counted(env, args, runs):
     return int(found.group(1))
 
 
-def parent():
+def parent(*, api=False):
     streams.raise_nofile()
     url, db_name, db_params = streams.database_from_url(DB_SUFFIX)
     streams.create_database(db_name, db_params)
@@ -238,15 +261,17 @@ def parent():
     streams.USERS = 1
     [session] = streams.create_sessions(1)
     pickaxe = streams.new_pickaxe(streams.new_user("owner"), "instructions")
+    args = {"slug": pickaxe.slug, "session": session, "csrf": streams.csrf_secret()}
+    if api:
+        [args["secret"]] = streams.api_keys_of_bench_users()
     from django.db import connection
 
     connection.close()
-    args = {"slug": pickaxe.slug, "session": session, "csrf": streams.csrf_secret()}
     check(env, args)
     total = counted(env, args, RUNS)
     fake.stop()
     print(
-        f"{RUNS} site runs (after {WARMUP} warm-up runs), ASGI application called directly, fake model at once, "
+        f"{RUNS} {'API' if api else 'site'} runs (after {WARMUP} warm-up runs), ASGI application called directly, fake model at once, "
         f"51 chunks: {total / RUNS / 1e6:.2f} M instructions per run in the web process"
     )
 
@@ -258,6 +283,10 @@ def main():
     parser.add_argument("--slug", help=argparse.SUPPRESS)
     parser.add_argument("--session", help=argparse.SUPPRESS)
     parser.add_argument("--csrf", help=argparse.SUPPRESS)
+    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--api", action="store_true", help="count API runs (POST /api/v1/pickaxes/<slug>/runs, streamed)"
+    )
     args = parser.parse_args()
     if args.child:
         child(args)
@@ -268,7 +297,7 @@ def main():
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, streams.on_signal)
     atexit.register(streams.CLEANUP.run)
-    parent()
+    parent(api=args.api)
 
 
 if __name__ == "__main__":

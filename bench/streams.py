@@ -789,10 +789,11 @@ PROFILE_GROUPS = (  # where a sample's innermost frame of ours or of a library f
 )
 
 
-def profile(ctx, seconds):
+def profile(ctx, seconds, path="site"):
     """Where the project's worker spends its CPU under load: py-spy samples whichever of its
     threads holds the GIL (`--gil`; `--nonblocking`, so the worker is never paused) while
-    PROFILE_CLIENTS clients post runs for `seconds`. Prints CPU ms and queries per run, the
+    PROFILE_CLIENTS clients post runs for `seconds`, to the site's run view or (`path`
+    API) to the run API. Prints CPU ms and queries per run, the
     share of samples by library (the innermost library frame), and the functions with the
     most samples of their own. The sampler costs the worker some CPU, so compare shares,
     not the absolute ms, with figures measured without it."""
@@ -801,7 +802,11 @@ def profile(ctx, seconds):
     fake, fake_url = start_fake(0.0, ctx["logs"])
     server = start_server(PROJECT, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="profile")
     probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
-    target = Target(server.port, ctx["pickaxe_fast"].slug, ctx["sessions"], ctx["csrf"])
+    slug = ctx["pickaxe_fast"].slug
+    if path == API:
+        target = ApiTarget(server.port, slug, api_keys_of_bench_users())
+    else:
+        target = Target(server.port, slug, ctx["sessions"], ctx["csrf"])
     worker = [pid for pid in process_tree(server.pid) if pid != server.pid][0]
     raw = ctx["logs"] / "profile.txt"
     try:
@@ -1086,6 +1091,12 @@ def main():
         help="instead of the benchmark: sample the project's worker with py-spy (--gil) for SECONDS under 8 clients "
         "and print where its CPU goes",
     )
+    parser.add_argument(
+        "--profile-path",
+        choices=("site", "api"),
+        default="site",
+        help="with --profile: the runs posted, to the site's run view (default) or to the run API",
+    )
     args = parser.parse_args()
     global LEVELS, ROUNDS, WINDOW, BURST, USERS
     if args.quick:
@@ -1200,7 +1211,7 @@ def main():
     }
 
     if args.profile:
-        profile(ctx, args.profile)
+        profile(ctx, args.profile, path=args.profile_path)
         return
 
     print(

@@ -74,6 +74,11 @@ def test_the_same_idempotency_key_and_body_answers_the_first_run_and_charges_onc
     assert again.json()["id"] == first.json()["id"] and again.json()["output"] == first.json()["output"]
     assert Run.objects.count() == 1 and credits.balance(pickaxe.owner) == 24
     assert len(fake_openai.requests) == 1
+    # The run's ApiRun row, written by plain SQL, holds what the call said.
+    api_run = ApiRun.objects.get()
+    assert (api_run.run_id, api_run.key_id, api_run.end_user) == (first.json()["id"], api_key.key.pk, "customer-1")
+    assert api_run.idempotency_key == "order-7" and len(api_run.body_hash) == 64
+    assert api_run.started_at == api_run.run.started_at
 
 
 def test_the_same_idempotency_key_with_another_body_is_a_conflict_and_charges_nothing(
