@@ -791,15 +791,16 @@ PROFILE_GROUPS = (  # where a sample's innermost frame of ours or of a library f
 
 def profile(ctx, seconds, path="site"):
     """Where the project's worker spends its CPU under load: py-spy samples whichever of its
-    threads holds the GIL (`--gil`; `--nonblocking`, so the worker is never paused) while
-    PROFILE_CLIENTS clients post runs for `seconds`, to the site's run view or (`path`
-    API) to the run API. Prints CPU ms and queries per run, the
-    share of samples by library (the innermost library frame), and the functions with the
-    most samples of their own. The sampler costs the worker some CPU, so compare shares,
-    not the absolute ms, with figures measured without it."""
+    threads holds the GIL (`--gil`; `--nonblocking`, so the worker is never paused) for
+    `seconds` while PROFILE_CLIENTS clients post runs to the site's run view (`path`
+    "site") or to the run API ("api"), or ("burst") while BURST site runs posted at once
+    stream from the slow fake (start it with SECONDS near the answer's ~10 s). Prints CPU ms
+    and queries per run, the share of samples by library (the innermost library frame),
+    and the functions with the most samples of their own. The sampler costs the worker
+    some CPU, so compare shares, not the absolute ms, with figures measured without it."""
     global WINDOW
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    fake, fake_url = start_fake(0.0, ctx["logs"])
+    fake, fake_url = start_fake(SLOW_DELAY if path == "burst" else 0.0, ctx["logs"])
     server = start_server(PROJECT, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="profile")
     probe = Probe(ctx["db"], ctx["db_name"], ctx["query_dir"], fake.pid)
     slug = ctx["pickaxe_fast"].slug
@@ -810,15 +811,21 @@ def profile(ctx, seconds, path="site"):
     worker = [pid for pid in process_tree(server.pid) if pid != server.pid][0]
     raw = ctx["logs"] / "profile.txt"
     try:
-        asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))  # warm-up
+        if path != "burst":
+            asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))  # warm-up
         spy = subprocess.Popen(
             [py_spy, "record", "-p", str(worker), "-d", str(int(seconds)), "-r", "200", "--nonblocking", "--gil"]
             + ["-f", "raw", "-o", str(raw)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
-        WINDOW = seconds
-        every, inside, used = asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))
+        if path == "burst":
+            before = probe.snap(server)
+            every = asyncio.run(burst_runs(target, BURST, BURST_TIMEOUT))
+            inside, used = [r for r in every if r.ok], window_usage(before, probe.snap(server))
+        else:
+            WINDOW = seconds
+            every, inside, used = asyncio.run(measured_round(target, PROFILE_CLIENTS, probe, server))
         spy.wait(seconds + 30)
     finally:
         server.stop()
@@ -1093,9 +1100,10 @@ def main():
     )
     parser.add_argument(
         "--profile-path",
-        choices=("site", "api"),
+        choices=("site", "api", "burst"),
         default="site",
-        help="with --profile: the runs posted, to the site's run view (default) or to the run API",
+        help="with --profile: the runs posted, to the site's run view (default), to the run API, or the burst's "
+        "runs at once against the slow fake",
     )
     args = parser.parse_args()
     global LEVELS, ROUNDS, WINDOW, BURST, USERS

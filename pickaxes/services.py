@@ -219,9 +219,12 @@ def record_output(run, output):
     now = timezone.now()
     run.first_output_at = run.first_output_at or now
     run.output = output
-    Run.objects.filter(pk=run.pk, status=Status.RUNNING).update(
-        output=output, first_output_at=run.first_output_at, lease_until=now + lease()
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:  # plain SQL, as _close_run: a streaming run sends it every second
+        cursor.execute(
+            "UPDATE pickaxes_run SET output = %s, first_output_at = %s, lease_until = %s WHERE id = %s AND status = %s",
+            [output, adapt(run.first_output_at), adapt(now + lease()), run.pk, Status.RUNNING],
+        )
 
 
 def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_reason="stop"):
