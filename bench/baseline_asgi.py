@@ -53,21 +53,52 @@ async def _resources():
         )
         await pool.open()
         _pool = pool
-        _client = httpx2.AsyncClient(
-            timeout=httpx2.Timeout(60.0, connect=5.0),
-            limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
-        )
+        _client = new_http_client()
         _ready.set_result(None)
     await _ready
     return _pool, _client
 
 
-def _event(name, data):
+async def model_text(client, form_size):
+    """The text chunks of the fake model's streamed answer, as they arrive (httpx2, the
+    SDK's HTTP client, reading its SSE lines). Raises httpx2.HTTPError or ValueError."""
+    request = {
+        "model": MODEL,
+        "messages": [
+            {"role": "system", "content": "You are a benchmark."},
+            {"role": "user", "content": f"Write about {form_size} bytes of form."},
+        ],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
+    url = os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions"
+    async with client.stream("POST", url, json=request, headers=headers) as response:
+        if response.status_code != 200:
+            raise ValueError(f"model answered HTTP {response.status_code}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            for choice in json.loads(line[6:]).get("choices") or ():
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    yield text
+
+
+def new_http_client():
+    """One per process and event loop, with keep-alive (limits as the SDK's defaults)."""
+    return httpx2.AsyncClient(
+        timeout=httpx2.Timeout(60.0, connect=5.0),
+        limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=100),
+    )
+
+
+def sse_event(name, data):
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def _end(ok, text="", message=""):
-    return _event(
+def end_event(ok, text="", message=""):
+    return sse_event(
         "end",
         {
             "ok": ok,
@@ -142,35 +173,15 @@ async def app(scope, receive, send):
         }
     )
     if session is None:
-        return await send({"type": "http.response.body", "body": _end(False, message="Log in to run this pickaxe.")})
+        return await send(
+            {"type": "http.response.body", "body": end_event(False, message="Log in to run this pickaxe.")}
+        )
 
-    request = {
-        "model": MODEL,
-        "messages": [
-            {"role": "system", "content": "You are a benchmark."},
-            {"role": "user", "content": f"Write about {len(body)} bytes of form."},
-        ],
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', '')}"}
     parts = []
     try:
-        async with client.stream(
-            "POST", os.environ["OPENAI_BASE_URL"].rstrip("/") + "/chat/completions", json=request, headers=headers
-        ) as response:
-            if response.status_code != 200:
-                raise ValueError(f"model answered HTTP {response.status_code}")
-            async for line in response.aiter_lines():
-                if not line.startswith("data: ") or line == "data: [DONE]":
-                    continue
-                for choice in json.loads(line[6:]).get("choices") or ():
-                    text = (choice.get("delta") or {}).get("content")
-                    if text:
-                        parts.append(text)
-                        await send(
-                            {"type": "http.response.body", "body": _event("delta", {"text": text}), "more_body": True}
-                        )
+        async for text in model_text(client, len(body)):
+            parts.append(text)
+            await send({"type": "http.response.body", "body": sse_event("delta", {"text": text}), "more_body": True})
     except (httpx2.HTTPError, ValueError) as err:
-        return await send({"type": "http.response.body", "body": _end(False, "".join(parts), str(err)[:200])})
-    await send({"type": "http.response.body", "body": _end(True, "".join(parts))})
+        return await send({"type": "http.response.body", "body": end_event(False, "".join(parts), str(err)[:200])})
+    await send({"type": "http.response.body", "body": end_event(True, "".join(parts))})

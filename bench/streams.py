@@ -55,6 +55,7 @@ DB_SUFFIX = "_streams"
 GUNICORN_CONF = BENCH / "gunicorn_bench.conf.py"
 
 USERS = 300  # logged-in sessions the load is spread over: no hot account
+WORKERS = 1  # WEB_CONCURRENCY of every server started (--workers)
 ALLOWANCE = 100_000  # credits per user: nobody runs out
 
 # 1. Throughput.
@@ -85,8 +86,14 @@ IDLE_SAMPLE = 2.0  # s of machine load sampled before the start
 NOFILE = 65536
 
 PROJECT = "project"
+FLOOR = "django"  # bench/django_floor.py: the baseline's work inside the project's Django
 BASELINE = "baseline"
-APPS = {PROJECT: ("config.asgi:application", ()), BASELINE: ("baseline_asgi:app", ("--pythonpath", str(BENCH)))}
+APPS = {
+    PROJECT: ("config.asgi:application", ()),
+    FLOOR: ("django_floor:application", ("--pythonpath", str(BENCH))),
+    BASELINE: ("baseline_asgi:app", ("--pythonpath", str(BENCH))),
+}
+THROUGHPUT_VARIANTS = (PROJECT, FLOOR, BASELINE)
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -240,7 +247,7 @@ def start_server(variant, *, fake_url, server_env, logs, label):
     app, extra = APPS[variant]
     port = free_port()
     log = logs / f"{label}-{variant}.log"
-    env = dict(server_env, OPENAI_BASE_URL=fake_url + "/v1", WEB_CONCURRENCY="1", PORT=str(port))
+    env = dict(server_env, OPENAI_BASE_URL=fake_url + "/v1", WEB_CONCURRENCY=str(WORKERS), PORT=str(port))
     server = Subprocess(
         [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--bind", f"127.0.0.1:{port}", *extra, app],
         env=env,
@@ -729,12 +736,12 @@ def statuses_text(counts):
 
 
 def throughput(ctx):
-    """1. Project and baseline side by side, fake answering at once."""
+    """1. Project, Django floor and baseline side by side, fake answering at once."""
     fake, fake_url = start_fake(0.0, ctx["logs"])
     servers = {}
     probe = None
     try:
-        for variant in (PROJECT, BASELINE):
+        for variant in THROUGHPUT_VARIANTS:
             servers[variant] = start_server(
                 variant, fake_url=fake_url, server_env=ctx["server_env"], logs=ctx["logs"], label="throughput"
             )
@@ -745,11 +752,11 @@ def throughput(ctx):
 
         async def go():
             rounds = {}
-            for variant in (PROJECT, BASELINE):  # warm up both (pools, code paths); not measured
+            for variant in THROUGHPUT_VARIANTS:  # warm up each (pools, code paths); not measured
                 await measured_round(targets[variant], 8, probe, servers[variant])
             for clients in LEVELS:
                 for r in range(ROUNDS):
-                    order = (PROJECT, BASELINE) if r % 2 == 0 else (BASELINE, PROJECT)
+                    order = THROUGHPUT_VARIANTS if r % 2 == 0 else THROUGHPUT_VARIANTS[::-1]
                     for variant in order:
                         every, inside, used = await measured_round(targets[variant], clients, probe, servers[variant])
                         rounds.setdefault((variant, clients), []).append((every, inside, used))
@@ -840,6 +847,8 @@ def profile(ctx, seconds, path="site"):
     groups, own, total = {}, {}, 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue  # (py-spy once wrote a line cut short)
         count = int(count)
         frames = stack.split(";")[1:]  # the first is the thread
         total += count
@@ -1086,6 +1095,7 @@ def summarize(rounds):
 
 
 def main():
+    global LEVELS, ROUNDS, WINDOW, BURST, USERS, WORKERS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--quick", action="store_true", help="a ~1-minute smoke run with small numbers (its verdicts mean nothing)"
@@ -1105,8 +1115,14 @@ def main():
         help="with --profile: the runs posted, to the site's run view (default), to the run API, or the burst's "
         "runs at once against the slow fake",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=WORKERS,
+        help=f"worker processes of every server (WEB_CONCURRENCY; default {WORKERS}, production's default is 2)",
+    )
     args = parser.parse_args()
-    global LEVELS, ROUNDS, WINDOW, BURST, USERS
+    WORKERS = max(1, args.workers)
     if args.quick:
         LEVELS, ROUNDS, WINDOW, BURST, USERS = (1, 8), 1, 2.0, 100, 30
 
@@ -1194,7 +1210,7 @@ def main():
     )
     print(
         f"gunicorn {gunicorn.__version__}, uvicorn {uvicorn.__version__} ({GUNICORN_CONF.name}: gunicorn.conf.py "
-        f"+ a query counter), DEBUG=false, WEB_CONCURRENCY=1; {os.cpu_count()} CPU cores, load average "
+        f"+ a query counter), DEBUG=false, WEB_CONCURRENCY={WORKERS}; {os.cpu_count()} CPU cores, load average "
         f"{os.getloadavg()[0]:.2f}; open-file limit {resource.getrlimit(resource.RLIMIT_NOFILE)[0]}."
     )
     print(
@@ -1234,10 +1250,11 @@ def main():
         f"({time.perf_counter() - began:.0f} s so far).",
         flush=True,
     )
-    bursts = {PROJECT: burst(ctx, PROJECT, pickaxe_burst)}
-    print(f"  project: {bursts[PROJECT]['ok']}/{BURST} ok", flush=True)
-    bursts[BASELINE] = burst(ctx, BASELINE, pickaxe_burst)
-    print(f"  baseline: {bursts[BASELINE]['ok']}/{BURST} ok\n", flush=True)
+    bursts = {}
+    for variant in THROUGHPUT_VARIANTS:  # the project, then the Django floor and the baseline for reference
+        bursts[variant] = burst(ctx, variant, pickaxe_burst)
+        print(f"  {variant}: {bursts[variant]['ok']}/{BURST} ok", flush=True)
+    print()
     print(f"3. The run API beside the site ({time.perf_counter() - began:.0f} s so far).", flush=True)
     api_verdicts, api_log = api_beside_site(ctx)
     print()
@@ -1258,11 +1275,11 @@ def main():
         "client ms/run",
         "others' cores",
         "failed",
-        "project/baseline",
+        "of baseline",
     )
     rows = []
     for clients in LEVELS:
-        for variant in (PROJECT, BASELINE):
+        for variant in THROUGHPUT_VARIANTS:
             s = stats[variant, clients]
             ratio = s["rate"] / stats[BASELINE, clients]["rate"] if stats[BASELINE, clients]["rate"] else 0.0
             rows.append(
@@ -1281,7 +1298,7 @@ def main():
                     f"{ms(s['client']):.2f}",
                     f"{s['others']:.2f}",
                     f"{len(s['failed'])}/{s['sent']}",
-                    f"{ratio:.0%}" if variant == PROJECT else "",
+                    f"{ratio:.0%}" if variant != BASELINE else "",
                 )
             )
     print(
@@ -1291,10 +1308,17 @@ def main():
     )
     print_table(headers, rows, right=set(range(2, 15)) - {3})
     for clients in LEVELS:
-        for variant in (PROJECT, BASELINE):
+        for variant in THROUGHPUT_VARIANTS:
             failed = stats[variant, clients]["failed"]
             if failed:
                 print(f"  {variant} at {clients} clients: {failure_text(failed)}")
+    for clients in LEVELS:  # what Django alone leaves of the baseline's rate (bench/django_floor.py)
+        p, f, b = (stats[v, clients]["rate"] for v in THROUGHPUT_VARIANTS)
+        if f and b:
+            print(
+                f"  {clients} clients: the Django floor reaches {f / b:.0%} of the baseline's runs/s, "
+                f"the project {p / f:.0%} of the floor's."
+            )
 
     # ---- burst table
     print()
@@ -1385,12 +1409,11 @@ def main():
         f"project reaches {TARGET_RUNS_PER_SECOND} runs/s: best {stats[PROJECT, best]['rate']:,.1f} "
         f"(at {best} clients)",
     )
-    failed = {v: sum(len(stats[v, c]["failed"]) for c in LEVELS) for v in (PROJECT, BASELINE)}
-    sent = {v: sum(stats[v, c]["sent"] for c in LEVELS) for v in (PROJECT, BASELINE)}
+    failed = {v: sum(len(stats[v, c]["failed"]) for c in LEVELS) for v in THROUGHPUT_VARIANTS}
+    sent = {v: sum(stats[v, c]["sent"] for c in LEVELS) for v in THROUGHPUT_VARIANTS}
     target(
-        not failed[PROJECT] and not failed[BASELINE],
-        f"every throughput run ended ok: project {sent[PROJECT] - failed[PROJECT]}/{sent[PROJECT]}, "
-        f"baseline {sent[BASELINE] - failed[BASELINE]}/{sent[BASELINE]}",
+        not any(failed.values()),
+        "every throughput run ended ok: " + ", ".join(f"{v} {sent[v] - failed[v]}/{sent[v]}" for v in failed),
     )
     p = bursts[PROJECT]
     target(
