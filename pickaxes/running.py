@@ -14,6 +14,8 @@ stream holds no database connection.
 import asyncio
 import contextvars
 import json
+import logging
+import weakref
 from dataclasses import dataclass, field
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -23,6 +25,8 @@ from django.http import StreamingHttpResponse
 
 from credits import selectors as credit_selectors
 from pickaxes import llm, progress, results, services
+
+log = logging.getLogger(__name__)
 
 _running_tasks = set()  # strong references, so the event loop does not drop running tasks
 
@@ -87,29 +91,24 @@ async def _begin(started):
 
 async def _drive(run, completion, queue):
     parts = []
-    loop = asyncio.get_running_loop()
-    kept_at = loop.time()
-    heartbeat = asyncio.create_task(_keep_lease(run))
+    keeper = _keeper()
+    keeper.watch(run, parts)  # its output so far and its lease are kept from now on
     try:
         async for text in completion:
             parts.append(text)
             queue.put_nowait(("delta", text))
-            if loop.time() - kept_at >= settings.RUN_OUTPUT_KEPT_EVERY_SECONDS:
-                # Kept in batches, not per piece: a dead process loses at most this much.
-                await database(services.record_output, run, "".join(parts))
-                kept_at = loop.time()
     except llm.ModelError as error:
-        heartbeat.cancel()
+        keeper.forget(run)
         result = await database(_close, services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:
         # Anything unexpected (a bug, the process shutting down) still closes the run,
         # refunded if nothing came out, and ends the stream of whoever is reading it.
-        heartbeat.cancel()
+        keeper.forget(run)
         failing = database(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
         queue.put_nowait(("end", results.ended(await asyncio.shield(failing), balance=None)))
         raise
     else:
-        heartbeat.cancel()
+        keeper.forget(run)
         result = await database(
             _close,
             services.finish_run,
@@ -124,11 +123,76 @@ async def _drive(run, completion, queue):
     return result
 
 
-async def _keep_lease(run):
-    """Renew the run's lease while this process drives it, however slow the model is."""
-    while True:
-        await asyncio.sleep(settings.RUN_LEASE_SECONDS / 3)
-        await database(services.renew_lease, run)
+class Keeper:
+    """The runs this process (its event loop) streams, kept in the database together.
+
+    Every RUN_OUTPUT_KEPT_EVERY_SECONDS (more often when a third of RUN_LEASE_SECONDS is
+    shorter), one database step (services.keep_running) stores the output so far of every
+    run that received some since the last step, so a dead process loses at most that much,
+    and renews the lease of the others every third of a lease, however slow their model
+    is. One step for all of them, not one per run: with many open streams that is what
+    the database and this process would otherwise spend the most on. A step that fails
+    (the database away for a moment) is logged and the next one catches up.
+    """
+
+    def __init__(self):
+        self._runs = {}  # run id -> _Streaming
+        self._task = None
+
+    def watch(self, run, parts):
+        loop = asyncio.get_running_loop()
+        self._runs[run.pk] = _Streaming(run, parts, kept_at=loop.time())  # its start set its lease
+        if self._task is None or self._task.done():
+            # A context of its own, as the runs' tasks: never a request's thread.
+            self._task = loop.create_task(self._keep(), context=contextvars.Context())
+
+    def forget(self, run):
+        self._runs.pop(run.pk, None)
+
+    async def _keep(self):
+        loop = asyncio.get_running_loop()
+        every = min(settings.RUN_OUTPUT_KEPT_EVERY_SECONDS, settings.RUN_LEASE_SECONDS / 3)
+        while self._runs:
+            await asyncio.sleep(every)
+            now = loop.time()
+            due = [(streaming, len(streaming.parts)) for streaming in self._runs.values() if streaming.due(now)]
+            if not due:
+                continue
+            try:
+                await database(services.keep_running, {s.run: s.output(count) for s, count in due})
+            except Exception:
+                log.exception("Could not keep %d streaming runs; the next step will.", len(due))
+                continue
+            for streaming, count in due:
+                streaming.parts_kept, streaming.kept_at = count, now
+
+
+@dataclass
+class _Streaming:
+    run: object
+    parts: list  # the pieces received so far (the run's task appends to it)
+    kept_at: float  # loop time of the last keep
+    parts_kept: int = 0
+
+    def due(self, now):
+        """New output to keep, or a lease to renew (a third of it has gone by)."""
+        return len(self.parts) > self.parts_kept or now - self.kept_at >= settings.RUN_LEASE_SECONDS / 3
+
+    def output(self, count):
+        """The output of the first `count` pieces if there is any new, else None (the
+        lease alone)."""
+        return "".join(self.parts[:count]) if count > self.parts_kept else None
+
+
+_keepers = weakref.WeakKeyDictionary()  # one Keeper per event loop
+
+
+def _keeper():
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = Keeper()
+    return keeper
 
 
 def _close(step, run, **details):

@@ -37,7 +37,7 @@ def test_runs_show_their_pickaxe_and_whether_they_were_charged_refunded_or_cut_o
     refunded = open_run(pickaxe, user, "b")
     pickaxe_services.fail_run(refunded, error="Upstream error.")
     cut_off = open_run(pickaxe, user, "c")
-    pickaxe_services.record_output(cut_off, "Half a po")
+    pickaxe_services.keep_running({cut_off: "Half a po"})
     pickaxe_services.fail_run(cut_off, error="Timed out.")
     lines = activity_lines(account_page(client, user))
     name = pickaxe.name

@@ -14,7 +14,7 @@ def test_the_payer_sees_a_runs_inputs_output_and_charge(client, user, pickaxe):
 
 def test_a_running_run_shows_the_output_received_so_far(client, user, pickaxe):
     run = open_run(pickaxe, user, "e" * 20)
-    services.record_output(run, "The first words")
+    services.keep_running({run: "The first words"})
     client.force_login(user)
     html = client.get(f"/account/runs/{run.pk}/").content.decode()
     assert "still running" in html and "The first words" in html

@@ -54,7 +54,7 @@ def test_a_renewed_lease_keeps_an_old_run_from_the_sweep(pickaxe, user, settings
     settings.RUN_LEASE_SECONDS = LEASE
     run = start(pickaxe, user)
     with time_machine.travel(timezone.now() + timedelta(seconds=LEASE * 10)):
-        services.renew_lease(run)
+        services.keep_running({run: None})
         assert services.close_stale_runs() == 0
 
 
@@ -71,7 +71,7 @@ def test_reads_never_write_showing_the_balance_leaves_a_stale_run_to_the_sweep(c
 def test_a_swept_run_that_had_output_keeps_it_and_stays_charged(pickaxe, user, settings):
     settings.RUN_LEASE_SECONDS = LEASE
     run = start(pickaxe, user)
-    services.record_output(run, "The first words")
+    services.keep_running({run: "The first words"})
     with past_the_lease():
         services.close_stale_runs()
     run.refresh_from_db()

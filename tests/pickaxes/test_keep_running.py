@@ -1,0 +1,96 @@
+"""While runs stream, their process keeps their output so far and their leases in the
+database, for all of them in one step (pickaxes.services.keep_running, driven by
+pickaxes.running.Keeper)."""
+
+import asyncio
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from django.db import connection
+from django.test import AsyncClient
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from pickaxes import services
+from pickaxes.models import Run
+from tests.pickaxes.conftest import sse_events, submission_key
+from tests.pickaxes.factories import open_run
+
+
+def keeps(captured):
+    """The keep statements a block sent."""
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE pickaxes_run SET lease_until")]
+
+
+def test_one_statement_keeps_the_output_of_runs_that_have_some_and_renews_every_lease(pickaxe, user, settings):
+    settings.RUN_LEASE_SECONDS = 30
+    first, second, quiet = (open_run(pickaxe, user, key * 20) for key in "abc")
+    Run.objects.update(lease_until=timezone.now())  # about to lapse
+    with CaptureQueriesContext(connection) as captured:
+        services.keep_running({first: "Once upon", second: "In the", quiet: None})
+    assert len(captured.captured_queries) == 1
+    soon = timezone.now() + timedelta(seconds=25)
+    for run, output in ((first, "Once upon"), (second, "In the"), (quiet, "")):
+        stored = Run.objects.get(pk=run.pk)
+        assert stored.output == output
+        assert (stored.first_output_at is not None) == bool(output)
+        assert stored.lease_until > soon
+    assert first.first_output_at == Run.objects.get(pk=first.pk).first_output_at
+
+
+def test_the_first_output_is_dated_by_the_first_keep_only(pickaxe, user):
+    run = open_run(pickaxe, user, "d" * 20)
+    services.keep_running({run: "Once"})
+    first_seen = Run.objects.get(pk=run.pk).first_output_at
+    services.keep_running({run: "Once upon a time"})
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.output, stored.first_output_at) == ("Once upon a time", first_seen)
+
+
+def test_a_run_already_closed_is_left_as_it_is(pickaxe, user):
+    run = open_run(pickaxe, user, "e" * 20)
+    services.finish_run(run, output="The whole poem.", model="m", prompt_tokens=1, completion_tokens=3)
+    lease = Run.objects.get(pk=run.pk).lease_until
+    services.keep_running({run: "The whole"})
+    stored = Run.objects.get(pk=run.pk)
+    assert (stored.status, stored.output, stored.lease_until) == ("succeeded", "The whole poem.", lease)
+
+
+def test_many_runs_are_kept_a_batch_per_statement(pickaxe, user, monkeypatch):
+    monkeypatch.setattr(services, "KEEP_BATCH", 2)
+    runs = [open_run(pickaxe, user, key * 20) for key in "fghij"]
+    with CaptureQueriesContext(connection) as captured:
+        services.keep_running({run: f"words of run {n}" for n, run in enumerate(runs)})
+    assert len(captured.captured_queries) == 3
+    assert [r.output for r in Run.objects.order_by("id")] == [f"words of run {n}" for n in range(5)]
+
+
+def test_runs_streaming_at_once_are_kept_together_while_they_stream(client, user, pickaxe, fake_openai, settings):
+    """Two slow answers at once: every step keeps both, and each ends whole."""
+    settings.RUN_OUTPUT_KEPT_EVERY_SECONDS = 0.1
+    fake_openai.reply = " ".join(f"word{n}" for n in range(12))
+    fake_openai.chunk_delay = 0.05
+    client.force_login(user)
+    keys = [submission_key(client, pickaxe) for _ in range(2)]
+    browser = AsyncClient()
+    browser.cookies = client.cookies
+
+    async def run(key):
+        response = await browser.post(
+            f"/p/{pickaxe.slug}/run/",
+            {"topic": "the sea", "submission_key": key},
+            headers={"accept": "text/event-stream"},
+        )
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    async def both():
+        return await asyncio.gather(*(run(key) for key in keys))
+
+    with CaptureQueriesContext(connection) as captured:
+        bodies = async_to_sync(both)()
+    for body in bodies:
+        end = sse_events(body)[-1][1]
+        assert end["ok"] and "word11" in end["html"]
+    ids = {str(pk) for pk in Run.objects.values_list("pk", flat=True)}
+    kept_together = [sql for sql in keeps(captured) if set(sql.rsplit("IN (", 1)[1].rstrip(")").split(", ")) == ids]
+    assert kept_together, keeps(captured) or "the output should be kept while the runs stream"
