@@ -1,11 +1,13 @@
 """Concurrent spends on PostgreSQL, with real threads and real row locks."""
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.db import close_old_connections, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from accounts.plans import FREE
 from credits import selectors, services
@@ -96,6 +98,64 @@ def test_idempotency_20_threads_with_one_shared_key_make_exactly_one_use(make_us
     assert errors == []
     assert len(set(results)) == 1
     assert Entry.objects.filter(account__user=payer, kind="use").count() == 1
+    assert selectors.balance(payer) == FREE.allowance - 1
+
+
+def backend_pid():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def wait_until_blocked(pid, *, by):
+    """Until PostgreSQL's backend `pid` waits for a lock that backend `by` holds."""
+    deadline = time.monotonic() + 20
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_blocking_pids(%s)", [pid])
+            if by in cursor.fetchone()[0]:
+                return
+            time.sleep(0.01)
+    pytest.fail(f"backend {pid} never waited for a lock of backend {by}")
+
+
+def test_idempotency_a_retry_that_raced_the_first_past_the_unlocked_read_gives_its_credit_back(make_user):
+    """The first spend of a key holds the row lock, its use not yet committed, when the
+    retry reads without a lock (no earlier entry yet) and sends its admission, which
+    waits for the lock. Once the first commits, the admission takes a credit but its
+    INSERT finds the key: the retry gives the credit back and returns the earlier entry."""
+    payer = make_user()
+    retry = {}
+    started = threading.Event()
+
+    def spend_again():
+        try:
+            retry["pid"] = backend_pid()
+            started.set()
+            with CaptureQueriesContext(connection) as captured:
+                retry["entry"] = services.spend(payer, key="double-click")
+            retry["sent"] = [query["sql"].split()[0].upper() for query in captured.captured_queries]
+        except Exception as error:  # reported by the test
+            retry["error"] = error
+        finally:
+            started.set()
+            connection.close()
+
+    thread = threading.Thread(target=spend_again)
+    with transaction.atomic():
+        first = services.spend(payer, key="double-click")
+        thread.start()
+        assert started.wait(timeout=20) and "pid" in retry, retry
+        wait_until_blocked(retry["pid"], by=backend_pid())
+    thread.join(timeout=60)
+    assert "error" not in retry, retry["error"]
+    # The unlocked read, the admission (one statement), the give-back, the earlier entry.
+    assert retry["sent"] == ["SELECT", "BEGIN", "WITH", "UPDATE", "SELECT", "COMMIT"]
+    again = retry["entry"]
+    assert again.replayed is True and again.pk == first.pk
+    assert Entry.objects.filter(account__user=payer, kind="use").count() == 1
+    account = CreditAccount.objects.get(user=payer)
+    assert (account.balance, account.counted_until) == (FREE.allowance - 1, first.expires_at)
     assert selectors.balance(payer) == FREE.allowance - 1
 
 
