@@ -161,7 +161,7 @@ class Keeper:
             try:
                 await database(services.keep_running, {s.run: s.output(count) for s, count in due})
             except Exception:
-                log.exception("Could not keep %d streaming runs; the next step will.", len(due))
+                log.exception("Could not keep %d streaming run(s); the next step will.", len(due))
                 continue
             for streaming, count in due:
                 streaming.parts_kept, streaming.kept_at = count, now

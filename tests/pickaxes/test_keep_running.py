@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -15,6 +15,22 @@ from pickaxes import services
 from pickaxes.models import Run
 from tests.pickaxes.conftest import sse_events, submission_key
 from tests.pickaxes.factories import open_run
+
+
+def stream_run(client, pickaxe, key):
+    """POST a run with the browser's session and read its whole stream."""
+    browser = AsyncClient()
+    browser.cookies = client.cookies
+
+    async def run():
+        response = await browser.post(
+            f"/p/{pickaxe.slug}/run/",
+            {"topic": "the sea", "submission_key": key},
+            headers={"accept": "text/event-stream"},
+        )
+        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+
+    return run
 
 
 def keeps(captured):
@@ -66,25 +82,15 @@ def test_many_runs_are_kept_a_batch_per_statement(pickaxe, user, monkeypatch):
 
 
 def test_runs_streaming_at_once_are_kept_together_while_they_stream(client, user, pickaxe, fake_openai, settings):
-    """Two slow answers at once: every step keeps both, and each ends whole."""
+    """Two slow answers at once: one step keeps both, and each ends whole."""
     settings.RUN_OUTPUT_KEPT_EVERY_SECONDS = 0.1
     fake_openai.reply = " ".join(f"word{n}" for n in range(12))
     fake_openai.chunk_delay = 0.05
     client.force_login(user)
-    keys = [submission_key(client, pickaxe) for _ in range(2)]
-    browser = AsyncClient()
-    browser.cookies = client.cookies
-
-    async def run(key):
-        response = await browser.post(
-            f"/p/{pickaxe.slug}/run/",
-            {"topic": "the sea", "submission_key": key},
-            headers={"accept": "text/event-stream"},
-        )
-        return b"".join([chunk async for chunk in response.streaming_content]).decode()
+    runs = [stream_run(client, pickaxe, submission_key(client, pickaxe)) for _ in range(2)]
 
     async def both():
-        return await asyncio.gather(*(run(key) for key in keys))
+        return await asyncio.gather(*(run() for run in runs))
 
     with CaptureQueriesContext(connection) as captured:
         bodies = async_to_sync(both)()
@@ -94,3 +100,28 @@ def test_runs_streaming_at_once_are_kept_together_while_they_stream(client, user
     ids = {str(pk) for pk in Run.objects.values_list("pk", flat=True)}
     kept_together = [sql for sql in keeps(captured) if set(sql.rsplit("IN (", 1)[1].rstrip(")").split(", ")) == ids]
     assert kept_together, keeps(captured) or "the output should be kept while the runs stream"
+
+
+def test_a_keep_the_database_refuses_is_logged_and_the_next_step_keeps_the_output(
+    client, user, pickaxe, fake_openai, settings, caplog
+):
+    settings.RUN_OUTPUT_KEPT_EVERY_SECONDS = 0.05
+    fake_openai.reply = " ".join(f"word{n}" for n in range(12))
+    fake_openai.chunk_delay = 0.05
+    client.force_login(user)
+    refused, kept = [], []
+
+    def database_away_for_one_keep(execute, sql, params, many, context):
+        if sql.startswith("UPDATE pickaxes_run SET lease_until"):
+            if not refused:
+                refused.append(sql)
+                raise OperationalError("server closed the connection unexpectedly")
+            kept.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(database_away_for_one_keep):
+        body = async_to_sync(stream_run(client, pickaxe, submission_key(client, pickaxe)))()
+    end = sse_events(body)[-1][1]
+    assert end["ok"] and "word11" in end["html"]
+    assert refused and kept, "the step after the refused one should keep the output"
+    assert "Could not keep 1 streaming run(s)" in caplog.text
