@@ -13,6 +13,7 @@ Creates (drops first) the database named in DATABASE_URL, migrates it, then meas
 Prints a table and one PASS/FAIL line per target; exits 1 if any target fails.
 """
 
+import atexit
 import os
 import statistics
 import sys
@@ -65,14 +66,30 @@ def database_settings(url):
 
 
 def recreate_database(url):
+    """Drop and create the URL's database; it is dropped again when the script exits
+    (it holds over a million rows by then)."""
+    name = _maintain(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)", "CREATE DATABASE {}")
+    atexit.register(drop_database, url)
+    return name
+
+
+def drop_database(url):
+    from django.db import connections
+
+    connections.close_all()
+    _maintain(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
+
+
+def _maintain(url, *statements):
+    """Run `statements` (each naming the URL's database as {}) from the maintenance database."""
     import psycopg
     from psycopg import sql
 
     name, params = database_settings(url)
     params = {k: v for k, v in params.items() if v is not None}
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        for statement in statements:
+            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
     return name
 
 
