@@ -159,7 +159,7 @@ class Keeper:
             if not due:
                 continue
             try:
-                await database(services.keep_running, {s.run: s.output(count) for s, count in due})
+                await database(services.keep_running, {s.run: s.new_output() for s, _ in due})
             except Exception:
                 log.exception("Could not keep %d streaming run(s); the next step will.", len(due))
                 continue
@@ -178,21 +178,16 @@ class _Streaming:
         """New output to keep, or a lease to renew (a third of it has gone by)."""
         return len(self.parts) > self.parts_kept or now - self.kept_at >= settings.RUN_LEASE_SECONDS / 3
 
-    def output(self, count):
-        """The output of the first `count` pieces if there is any new, else None (the
-        lease alone)."""
-        return "".join(self.parts[:count]) if count > self.parts_kept else None
+    def new_output(self):
+        """The output so far if some came since the last keep, else None (the lease alone)."""
+        return "".join(self.parts) if len(self.parts) > self.parts_kept else None
 
 
 _keepers = weakref.WeakKeyDictionary()  # one Keeper per event loop
 
 
 def _keeper():
-    loop = asyncio.get_running_loop()
-    keeper = _keepers.get(loop)
-    if keeper is None:
-        keeper = _keepers[loop] = Keeper()
-    return keeper
+    return _keepers.setdefault(asyncio.get_running_loop(), Keeper())
 
 
 def _close(step, run, **details):

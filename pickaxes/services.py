@@ -8,7 +8,7 @@ once; a run that produced output stays charged.
 """
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -287,28 +287,15 @@ def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_r
 
 
 def _close_run(run_id, done):
-    """Write `done` (finish_run's columns) unless the run is closed already; True if it was
-    still running. One plain statement: every run ends here (the ORM built it in ~0.2 ms
-    of CPU; bench/README.md, "Instructions per run")."""
+    """Write `done` (finish_run's columns and values) unless the run is closed already;
+    True if it was still running. One plain statement: every run ends here (the ORM built
+    it in ~0.2 ms of CPU; bench/README.md, "Instructions per run")."""
     adapt = connection.ops.adapt_datetimefield_value
+    columns = ", ".join(f"{name} = %s" for name in done)
+    values = [adapt(value) if isinstance(value, datetime) else value for value in done.values()]
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE pickaxes_run SET status = %s, finish_reason = %s, output = %s, model = %s, prompt_tokens = %s,"
-            " completion_tokens = %s, finished_at = %s, latency_ms = %s, first_output_at = %s"
-            " WHERE id = %s AND status = %s",
-            [
-                done["status"],
-                done["finish_reason"],
-                done["output"],
-                done["model"],
-                done["prompt_tokens"],
-                done["completion_tokens"],
-                adapt(done["finished_at"]),
-                done["latency_ms"],
-                adapt(done["first_output_at"]),
-                run_id,
-                Status.RUNNING,
-            ],
+            f"UPDATE pickaxes_run SET {columns} WHERE id = %s AND status = %s", [*values, run_id, Status.RUNNING]
         )
         return cursor.rowcount == 1
 
