@@ -7,6 +7,7 @@ transaction, so a balance is never read by one request and spent by another. spe
 takes the lock only when it admits, with one conditional UPDATE of the row.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, timedelta
 
 from django.conf import settings
@@ -30,6 +31,14 @@ class OutOfCredits(Exception):
         self.next_return_at = next_return_at
         when = f"; the next credit comes back at {next_return_at:%Y-%m-%d %H:%M %Z}" if next_return_at else ""
         super().__init__(f"Out of credits{when}.")
+
+
+@dataclass(frozen=True)
+class Spent:
+    entry: Entry
+    balance_after: int | None
+    alert_below: int | None
+    replayed: bool
 
 
 class AlreadyRefunded(Exception):
@@ -125,14 +134,12 @@ def spend(user, *, key=None, note=""):
     if new_entry_id is not None:
         use = _new_use(new_entry_id, account_id=account_id, now=now, key=key, note=note)
         # For watch_low_balance(), which the run service calls next, still in the lock.
-        use.balance_after, use.alert_below = balance_after, alert_below
-        return use
+        return Spent(use, balance_after, alert_below, False)
     if entry is None:
         raise OutOfCredits(next_return_at)
     if entry.kind != Kind.USE:
         raise ValueError(f"The key {entry.key!r} belongs to a {entry.kind} entry, not a use.")
-    entry.replayed = True
-    return entry
+    return Spent(entry, None, None, True)
 
 
 # The admission's two statements, each written once. _admit sends them one after the
@@ -549,20 +556,21 @@ def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cau
     return entry
 
 
-def watch_low_balance(user, *, entry, about="", page="/account/"):
+def watch_low_balance(user, *, spent, about="", page="/account/"):
     """After a spend, inside the caller's transaction (the account row still locked by
     it): when that spend took the balance below the user's alert threshold, record the
     crossing and queue its one email. No query when nothing crossed: spend() returned the
     balance after it and the threshold (`entry.balance_after`, `entry.alert_below`).
 
     `about` says what spent the credit ("your embed of “Tool”"), `page` where to look."""
-    if not _crossed(entry.alert_below, after=entry.balance_after, change=entry.amount):
+    entry = spent.entry
+    if not _crossed(spent.alert_below, after=spent.balance_after, change=entry.amount):
         return None
     return _alert(
         entry.account_id,
         user=user,
-        after=entry.balance_after,
-        threshold=entry.alert_below,
+        after=spent.balance_after,
+        threshold=spent.alert_below,
         entry=entry,
         about=about,
         page=page,

@@ -32,8 +32,9 @@ from accounts.validators import single_line
 from credits import selectors as credit_selectors
 from embeds import selectors, services
 from pickaxes import running
+from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class, run_inputs
-from pickaxes.models import InputField, Run
+from pickaxes.models import InputField
 from pickaxes.services import field_max_chars
 
 DOCS_PATH = "/api/v1/docs/"
@@ -161,10 +162,9 @@ class PickaxesApi(NinjaAPI):
                     ok["content"]["text/event-stream"] = {
                         "schema": {
                             "type": "string",
-                            "description": "Server-sent events, as on the site: `output` "
-                            '({"add": HTML of blocks finished since the last event, "tail": HTML of the block being '
-                            "written}, at most every few tenths of a second; none when the run ends at once), then "
-                            'one `end` ({"ok", "html", "message", "refunded", "balance", ...}).',
+                            "description": "Server-sent events: `output` events while the answer is written, "
+                            '{"text": the Markdown written since the last event}, then one `end` event whose data is '
+                            "the same run object a call without a stream answers (the whole output, as Markdown).",
                         }
                     }
         return schema
@@ -259,7 +259,10 @@ class RunIn(Schema):
         max_length=128,
         description="Your end user's id, as you name them (one line of text): the key's per-end-user limit counts by it.",
     )
-    stream: bool = Field(False, description="true: answer text/event-stream as the output is written.")
+    stream: bool = Field(
+        False,
+        description="true: answer text/event-stream as the output is written (Markdown, as without a stream).",
+    )
 
     @field_validator("user")
     @classmethod
@@ -365,31 +368,8 @@ def create_run(
         ) from None
     except services.ApiRefused as refusal:
         raise _refused(refusal) from None
-    location = reverse("api_v1:get_run", kwargs={"run_id": started.run.pk})
-    job = running.begin(started)
-    if payload.stream:
-        response = running.stream(job)
-    elif job.result:
-        response = HttpResponse(
-            json.dumps(run_answer(started.run.pk), cls=DjangoJSONEncoder), content_type="application/json"
-        )
-    else:
-        response = _answer_when_done(started.run.pk, job)
-    response["Location"] = location
-    return response
-
-
-def _answer_when_done(run_id, job):
-    """The answer sent once the run has ended; the view returns at once, so no thread waits
-    for the model meanwhile."""
-
-    async def body():
-        await running.result(job)
-        answer = await running.database(run_answer, run_id)
-        yield json.dumps(answer, cls=DjangoJSONEncoder)
-
-    response = running.page_when_done(body())
-    response["Content-Type"] = "application/json"
+    response = running.respond(running.begin(started), stream=payload.stream, data={"user": payload.user})
+    response["Location"] = reverse("api_v1:get_run", kwargs={"run_id": started.run.pk})
     return response
 
 
@@ -397,7 +377,7 @@ def _answer_when_done(run_id, job):
 def get_run(request, run_id: int):
     api_run = selectors.api_run_of(request.auth, run_id)
     services.note_api_key_used(key=request.auth)
-    return run_answer(api_run.run_id)
+    return run_answer(api_run)
 
 
 @api.get("/balance", response={200: BalanceOut, **READ_ERRORS}, summary="The key owner's credits")
@@ -448,25 +428,9 @@ def _field(field):
 # The answer and its pieces
 
 
-def run_answer(run_id):
-    """A run as the API shows it, read fresh (with the owner's balance now)."""
-    run = Run.objects.select_related("pickaxe", "api_run").get(pk=run_id)
-    return {
-        "id": run.pk,
-        "pickaxe": run.pickaxe.slug,
-        "user": run.api_run.end_user,
-        "status": run.status,
-        "output": run.output,
-        "error": run.error,
-        "refunded": run.refunded,
-        "usage": {
-            "credits_charged": 1 if run.entry_id and not run.refunded else 0,
-            "balance": credit_selectors.available(run.payer),
-            "next_return_at": credit_selectors.next_return(run.payer),
-        },
-        "created_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
+def run_answer(api_run):
+    """A run made with a key, as the API shows it, read fresh (with the owner's balance now)."""
+    return {**pickaxe_selectors.run_data(api_run.run_id), "user": api_run.end_user}
 
 
 def _valid_inputs(pickaxe, given):

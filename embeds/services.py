@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.template.defaultfilters import date as format_date
 from django.utils import timezone
@@ -26,6 +27,7 @@ from credits.services import OutOfCredits
 from embeds.models import ApiKey, ApiRun, Embed, EmbedRun, RefusedRuns, hash_secret, new_token
 from pickaxes import services as pickaxe_services
 from pickaxes.models import Pickaxe, Run
+from pickaxes.services import Limit, LimitReached
 
 FORM_TOKEN_SALT = "embeds.form-token"
 PERIODS = {Embed.Period.DAY: timedelta(days=1), Embed.Period.DAYS_30: timedelta(days=30), Embed.Period.EVER: None}
@@ -145,49 +147,54 @@ class EmbedRefused(Exception):
 def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
     """Submit in an embed: the pickaxe's owner pays, within the embed's limits.
 
-    One transaction: the embed row is locked, its limits are counted, the run is opened
-    (charging the owner) and recorded as this visitor's. Returns pickaxes' Started;
+    The limits are counted under a lock on the owner's row, so the per-visitor and
+    per-address limits of each embed and the owner's per-minute cap across all their
+    embeds hold exactly across any number of web processes. Returns pickaxes' Started;
     raises EmbedRefused (a limit, or the owner resting: out of credits, emailed at most
-    once a day).
+    once a day), counted for the owner's usage page.
     """
-    owner = embed.pickaxe.owner
-    # Keys are per payer: the visitor id keeps two visitors' keys apart.
-    submission_key = f"{visitor_id[:16]}-{submission_key}"[:64]
-    if Run.objects.filter(payer=owner, submission_key=submission_key).exists():
-        # A repeated submission shows its first run, even if that run used the last of
-        # the visitor's limit.
-        return pickaxe_services.first_run_of(owner, submission_key)
+    pickaxe = embed.pickaxe
+    owner_id = pickaxe.owner_id
+    if not is_available(embed):
+        _count_refusal(embed=embed, reason=RefusedRuns.Reason.UNAVAILABLE)
+        raise EmbedRefused(UNAVAILABLE, reason=RefusedRuns.Reason.UNAVAILABLE)
+    runs = EmbedRun.objects.filter(embed=embed)
     try:
-        with transaction.atomic(durable=True):
-            locked = Embed.objects.select_for_update().get(pk=embed.pk)
-            now = timezone.now()
-            _check_limits(locked, visitor_id=visitor_id, visitor_ip=visitor_ip, now=now)
-            try:
-                started = pickaxe_services.open_run(
-                    pickaxe=embed.pickaxe,
-                    payer=owner,
-                    submitted_by=None,
-                    inputs=inputs,
-                    submission_key=submission_key,
-                    source=Run.Source.EMBED,
-                )
-            except OutOfCredits as out:
-                _tell_owner_once_a_day(locked, out.next_return_at, now=now)
-                refusal = EmbedRefused(RESTING, reason=RefusedRuns.Reason.RESTING)
-            else:
-                if started.created:
-                    EmbedRun.objects.create(
-                        run=started.run,
-                        embed=locked,
-                        visitor_id=visitor_id,
-                        visitor_ip=visitor_ip,
-                        started_at=started.run.started_at,
-                    )
-                return started
-    except IntegrityError:
-        return pickaxe_services.first_run_of(owner, submission_key)
-    except EmbedRefused as raised:  # a limit (the run's transaction is rolled back by now)
-        refusal = raised
+        return pickaxe_services.start_run(
+            pickaxe=pickaxe,
+            payer=pickaxe.owner,
+            source=Run.Source.EMBED,
+            inputs=inputs,
+            # Keys are per payer: the visitor id keeps two visitors' keys apart.
+            submission_key=f"{visitor_id[:16]}-{submission_key}"[:64],
+            locks=[get_user_model().objects.filter(pk=owner_id)],
+            limits=[
+                Limit(
+                    runs.filter(visitor_id=visitor_id).exclude(run__refunded=True),
+                    cap=embed.runs_per_visitor,
+                    window=PERIODS[embed.period],
+                    reason=RefusedRuns.Reason.VISITOR_LIMIT,
+                ),
+                Limit(
+                    runs.filter(visitor_ip=visitor_ip),
+                    cap=embed.runs_per_ip_per_day,
+                    window=timedelta(days=1),
+                    reason=RefusedRuns.Reason.ADDRESS_LIMIT,
+                ),
+                Limit(
+                    Run.objects.filter(payer_id=owner_id, source=Run.Source.EMBED),
+                    cap=settings.EMBED_OWNER_RUNS_PER_MINUTE,
+                    window=timedelta(minutes=1),
+                    reason=RefusedRuns.Reason.OWNER_CAP,
+                ),
+            ],
+            records=[EmbedRun(embed=embed, visitor_id=visitor_id, visitor_ip=visitor_ip)],
+        )
+    except LimitReached as limit:
+        refusal = EmbedRefused(_limit_message(embed, limit), reason=limit.reason)
+    except OutOfCredits as out:
+        _tell_owner_once_a_day(embed, out.next_return_at)
+        refusal = EmbedRefused(RESTING, reason=RefusedRuns.Reason.RESTING)
     _count_refusal(embed=embed, reason=refusal.reason)
     raise refusal
 
@@ -207,79 +214,29 @@ def _count_refusal(*, embed, reason):
             counters.update(count=F("count") + 1)
 
 
-def _check_limits(embed, *, visitor_id, visitor_ip, now):
-    """Raise EmbedRefused when a limit is reached (counted under the embed's row lock)."""
-    if not is_available(embed):
-        raise EmbedRefused(UNAVAILABLE, reason=RefusedRuns.Reason.UNAVAILABLE)
-    runs = EmbedRun.objects.filter(embed=embed)
-    try:
-        hold_limit(
-            runs.filter(visitor_id=visitor_id).exclude(run__refunded=True),
-            cap=embed.runs_per_visitor,
-            window=PERIODS[embed.period],
-            now=now,
-        )
-    except LimitReached as limit:
-        raise EmbedRefused(_limit_message(embed, limit.again_at), reason=RefusedRuns.Reason.VISITOR_LIMIT) from None
-    try:
-        hold_limit(runs.filter(visitor_ip=visitor_ip), cap=embed.runs_per_ip_per_day, window=timedelta(days=1), now=now)
-    except LimitReached as limit:
-        raise EmbedRefused(_limit_message(embed, limit.again_at), reason=RefusedRuns.Reason.ADDRESS_LIMIT) from None
-    try:
-        hold_limit(
-            Run.objects.filter(payer_id=embed.pickaxe.owner_id, source=Run.Source.EMBED),
-            cap=settings.EMBED_OWNER_RUNS_PER_MINUTE,
-            window=timedelta(minutes=1),
-            now=now,
-        )
-    except LimitReached:
-        raise EmbedRefused(
-            "This tool is very busy right now. Please try again in a minute.", reason=RefusedRuns.Reason.OWNER_CAP
-        ) from None
-
-
-class LimitReached(Exception):
-    """A limit stops the next run; `again_at` is when it lets one through again (None: never)."""
-
-    def __init__(self, again_at):
-        self.again_at = again_at
-        super().__init__(f"limit reached until {again_at}")
-
-
-def hold_limit(runs, *, cap, window, now):
-    """Raise LimitReached when `runs` (the rows one limit counts: a visitor's, an address's,
-    an end user's, a key's; each with `started_at`) already number `cap` within `window`
-    before `now` (window None: ever). A cap of 0 is no limit.
-
-    Embeds and API keys both count this way, under the lock of the embed's or the key's row,
-    so a limit holds across every web process."""
-    if not cap:
-        return
-    if window:
-        runs = runs.filter(started_at__gt=now - window)
-    counted = list(runs.order_by("started_at").values_list("started_at", flat=True)[:cap])
-    if len(counted) >= cap:
-        raise LimitReached(counted[0] + window if window else None)
-
-
-def _limit_message(embed, again_at):
-    count = embed.runs_per_visitor or embed.runs_per_ip_per_day
-    if again_at is None:
+def _limit_message(embed, limit):
+    if limit.reason == RefusedRuns.Reason.OWNER_CAP:
+        return "This tool is very busy right now. Please try again in a minute."
+    if limit.again_at is None:
+        count = embed.runs_per_visitor or embed.runs_per_ip_per_day
         return f"You have used all {count} runs of this tool. Thank you for trying it!"
-    when = format_date(timezone.localtime(again_at), "j M \\a\\t H:i T")
+    when = format_date(timezone.localtime(limit.again_at), "j M \\a\\t H:i T")
     return f"You have reached the limit of this tool for now. You can run it again on {when}."
 
 
-def _tell_owner_once_a_day(embed, next_return_at, *, now):
-    """Email the owner that their embed is resting, at most once a day (the embed row is
-    locked by the caller, so many visitors at once still send one email)."""
-    if embed.owner_emailed_at and embed.owner_emailed_at > now - timedelta(days=1):
-        return
-    embed.owner_emailed_at = now
-    embed.save(update_fields=["owner_emailed_at"])
-    # Queued in the caller's transaction and sent by a task: the visitor's request never
-    # waits for (or fails on) the mail server.
-    _email_owner(embed, next_return_at, key=f"embed-resting:{embed.pk}:{now.isoformat()}")
+def _tell_owner_once_a_day(embed, next_return_at):
+    """Email the owner that their embed is resting, at most once a day (under a lock on the
+    embed row, so many visitors at once still send one email)."""
+    with transaction.atomic():
+        locked = Embed.objects.select_for_update().get(pk=embed.pk)
+        now = timezone.now()
+        if locked.owner_emailed_at and locked.owner_emailed_at > now - timedelta(days=1):
+            return
+        locked.owner_emailed_at = now
+        locked.save(update_fields=["owner_emailed_at"])
+        # Queued in this transaction and sent by a task: the visitor's request never
+        # waits for (or fails on) the mail server.
+        _email_owner(embed, next_return_at, key=f"embed-resting:{embed.pk}:{now.isoformat()}")
 
 
 def _email_owner(embed, next_return_at, *, key):
@@ -398,102 +355,47 @@ def api_submission_key(key, idempotency_key):
 def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash):
     """A call of the run API: the key's owner pays, within the key's limits.
 
-    One transaction under a lock on the key's row (when it has limits or the call an
-    Idempotency-Key): a replay of the same Idempotency-Key finds the first run
-    (IdempotencyConflict if the body differs), the limits are counted,
-    the run is opened (charging the owner) and recorded as this end user's. Returns
-    pickaxes' Started; raises ApiRefused, with nothing charged.
+    A replay of the same Idempotency-Key is answered with its first run (its submission
+    key is derived from the Idempotency-Key), or refused with IdempotencyConflict when the
+    body differs. The limits are counted under a lock on the key's row (taken only when
+    the key has limits or the call an Idempotency-Key). Returns pickaxes' Started; raises
+    ApiRefused, with nothing charged.
     """
-    owner = key.owner
-    first = _first_api_run(key, idempotency_key, body_hash)
-    if first:
-        return first
-    submission_key = api_submission_key(key, idempotency_key)
+    runs = ApiRun.objects.filter(key=key)
+    limits = [
+        Limit(runs, cap=key.runs_per_minute, window=timedelta(minutes=1), reason=ApiRefused.RATE_LIMITED),
+        Limit(
+            runs.filter(end_user=end_user).exclude(run__refunded=True),
+            cap=key.runs_per_end_user,
+            window=PERIODS[key.end_user_period],
+            reason=ApiRefused.END_USER_LIMIT,
+        ),
+        Limit(
+            runs.exclude(run__refunded=True),
+            cap=key.budget_per_30_days,
+            window=timedelta(days=30),
+            reason=ApiRefused.KEY_BUDGET,
+        ),
+    ]
     try:
-        with transaction.atomic(durable=True):
-            if idempotency_key or _has_limits(key):
-                # Counting and replaying are decided one call at a time per key. (A key with
-                # no limits, called without an Idempotency-Key, has nothing to decide.)
-                key = ApiKey.objects.select_for_update().get(pk=key.pk)
-                first = _first_api_run(key, idempotency_key, body_hash)  # a replay that waited for the lock
-                if first:
-                    return first
-            now = timezone.now()
-            _check_api_limits(key, end_user=end_user, now=now)
-            try:
-                started = pickaxe_services.open_run(
-                    pickaxe=pickaxe,
-                    payer=owner,
-                    submitted_by=None,
-                    inputs=inputs,
-                    submission_key=submission_key,
-                    source=Run.Source.API,
-                )
-            except OutOfCredits as out:
-                refusal = ApiRefused(ApiRefused.OUT_OF_CREDITS, out.next_return_at)
-            else:
-                if started.created:
-                    _write_api_run(
-                        started.run, key=key, end_user=end_user, idempotency_key=idempotency_key, body_hash=body_hash
-                    )
-                return started
-    except IntegrityError:
-        return _first_api_run(key, idempotency_key, body_hash)
-    raise refusal  # after the block, so the "empty until" hint spend wrote commits
-
-
-def _write_api_run(run, *, key, end_user, idempotency_key, body_hash):
-    """INSERT the run's ApiRun row: one plain statement, because every API run makes it
-    (`ApiRun.objects.create` cost a run ~0.2 ms more CPU; bench/README.md, "Instructions per
-    run"). Keep the columns in step with ApiRun. The same Idempotency-Key written meanwhile
-    by another call raises IntegrityError (apirun_unique_idempotency_key), as a save() would."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO embeds_apirun (run_id, key_id, end_user, idempotency_key, body_hash, started_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                run.pk,
-                key.pk,
-                end_user,
-                idempotency_key,
-                body_hash,
-                connection.ops.adapt_datetimefield_value(run.started_at),
-            ],
+        started = pickaxe_services.start_run(
+            pickaxe=pickaxe,
+            payer=key.owner,
+            source=Run.Source.API,
+            inputs=inputs,
+            submission_key=api_submission_key(key, idempotency_key),
+            locks=[ApiKey.objects.filter(pk=key.pk)] if idempotency_key or _has_limits(key) else [],
+            limits=[limit for limit in limits if limit.cap],
+            records=[ApiRun(key=key, end_user=end_user, idempotency_key=idempotency_key, body_hash=body_hash)],
         )
-
-
-def _first_api_run(key, idempotency_key, body_hash):
-    if not idempotency_key:
-        return None
-    first = ApiRun.objects.filter(key=key, idempotency_key=idempotency_key).select_related("run__pickaxe").first()
-    if first is None:
-        return None
-    if first.body_hash != body_hash:
+    except LimitReached as limit:
+        raise ApiRefused(limit.reason, limit.again_at, cap=limit.limit.cap) from None
+    except OutOfCredits as out:
+        raise ApiRefused(ApiRefused.OUT_OF_CREDITS, out.next_return_at) from None
+    if not started.created and started.run.api_run.body_hash != body_hash:
         raise IdempotencyConflict(idempotency_key)
-    return pickaxe_services.Started(run=first.run, created=False)
+    return started
 
 
 def _has_limits(key):
     return bool(key.runs_per_minute or key.runs_per_end_user or key.budget_per_30_days)
-
-
-def _check_api_limits(key, *, end_user, now):
-    """Raise ApiRefused when one of the key's limits is reached (under the key's row lock)."""
-    if not _has_limits(key):
-        return
-    runs = ApiRun.objects.filter(key=key)
-    limits = [
-        (ApiRefused.RATE_LIMITED, runs, key.runs_per_minute, timedelta(minutes=1)),
-        (
-            ApiRefused.END_USER_LIMIT,
-            runs.filter(end_user=end_user).exclude(run__refunded=True),
-            key.runs_per_end_user,
-            PERIODS[key.end_user_period],
-        ),
-        (ApiRefused.KEY_BUDGET, runs.exclude(run__refunded=True), key.budget_per_30_days, timedelta(days=30)),
-    ]
-    for kind, counted, cap, window in limits:
-        try:
-            hold_limit(counted, cap=cap, window=window, now=now)
-        except LimitReached as limit:
-            raise ApiRefused(kind, limit.again_at, cap=cap) from None

@@ -34,7 +34,7 @@ def _embed_or_404(token):
 def _unavailable(request, embed, wants_stream=False):
     """A disabled embed, or one whose pickaxe is private: a neutral answer that names nothing."""
     if wants_stream:
-        return running.stream(running.finished(results.refused(services.UNAVAILABLE)), visitor=True)
+        return running.respond(running.finished(results.refused(services.UNAVAILABLE)), stream=True, visitor=True)
     page = render(request, "embeds/unavailable.html", {"message": services.UNAVAILABLE}, status=404)
     return _frame_policy(page, embed)
 
@@ -102,7 +102,8 @@ def embed_run(request, token):
     try:
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
     except services.BadFormToken as error:  # nothing is charged; the visitor is told to reload
-        return _answer(request, embed, form, running.finished(results.refused(str(error))), wants_stream, status=400)
+        job = running.finished(results.refused(str(error)))
+        return _answer(request, embed, form, job, wants_stream, status=400)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
     if not form.is_valid():
@@ -127,24 +128,19 @@ def embed_run(request, token):
 
 
 def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
-    """The stream; or the page, at once when the result is known, else when the run ends
-    (sent whole, with no thread waiting for the model meanwhile)."""
-    if wants_stream:
-        return running.stream(job, visitor=True)
-    if job.result:
-        return _render(request, embed, form, embed_token=embed_token, result=job.result.for_visitor(), status=status)
-
-    async def page_when_done():
-        result = (await running.result(job)).for_visitor()
-        page = await running.database(_render, request, embed, form, embed_token=embed_token, result=result)
-        yield page.content
-
-    return _frame_policy(running.page_when_done(page_when_done()), embed)
+    """The stream, or the embed's page with the result, as its visitor may see it."""
+    page = (request, "embeds/embed.html", _context(embed, form, embed_token))
+    response = running.respond(job, stream=wants_stream, page=page, visitor=True, status=status)
+    return _frame_policy(response, embed)
 
 
-def _render(request, embed, form, *, embed_token="", result=None, status=200):
-    context = {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token, "result": result}
-    return _frame_policy(render(request, "embeds/embed.html", context, status=status), embed)
+def _context(embed, form, embed_token):
+    return {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token}
+
+
+def _render(request, embed, form, *, embed_token="", status=200):
+    response = render(request, "embeds/embed.html", _context(embed, form, embed_token), status=status)
+    return _frame_policy(response, embed)
 
 
 @login_required

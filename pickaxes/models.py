@@ -41,7 +41,10 @@ class Pickaxe(models.Model):
     max_output_tokens = models.PositiveIntegerField(
         default=800, validators=[MinValueValidator(16), MaxValueValidator(4000)]
     )
+    # Kept by services.count_runs on the sweep's schedule, never by a run (no row every run
+    # of a popular pickaxe would queue on). `runs_counted_at`: when it was last counted.
     runs_count = models.PositiveIntegerField(default=0, editable=False)
+    runs_counted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

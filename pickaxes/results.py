@@ -78,6 +78,17 @@ def ended(run, *, balance):
     )
 
 
+def not_recorded(output):
+    """A run whose end could not be recorded (the database was away): its answer so far,
+    and where to see how it was closed."""
+    return RunResult(
+        ok=False,
+        output_html=render_output(output),
+        message="This answer could not be saved just now. Your account page shows how the run ended "
+        "in a minute; a run that produced no output is not charged.",
+    )
+
+
 def _stopped_early(run):
     """What to say about an answer the model ended on purpose before it was done."""
     if run.finish_reason in ("", "stop"):

@@ -1,10 +1,16 @@
-"""The async side of a run: drive the model stream and record how it ended.
+"""The async side of a run: drive the model stream, record how it ended, and answer it.
 
-A run has already started (charged and written) by its entry point's service before
-anything here happens. `begin()` starts the model call in a task of its own on the event
-loop, so a browser that goes away mid-stream does not stop the run from being recorded
-(and charged, once output has started). `stream()` answers with server-sent events as the
-text arrives; `page_when_done()` sends the page without JavaScript when the run ends.
+A run has already started (charged and written) by start_run before anything here
+happens. `begin()` makes its Job; the model is called once the response is being sent, in
+a task of its own on the event loop that sends it, so a browser that goes away mid-stream
+does not stop the run from being recorded (and charged, once output has started).
+`respond()` answers a job, for every entry point: as server-sent events while the text
+arrives, as the whole page, or as JSON (the run API) once the run has ended.
+
+Every server Django offers runs this: the production ASGI server streams; under WSGI
+(`manage.py runserver`, gunicorn's sync worker) Django sends an async response whole, so
+the run is driven to its end inside that one response and the page or the events arrive
+when it has ended.
 
 The database work is the sync services, called through `database()`: Django transactions
 do not work in async code, and each step gives its connection back at once, so an open
@@ -13,18 +19,21 @@ stream holds no database connection.
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import weakref
 from dataclasses import dataclass, field
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import StreamingHttpResponse
+from django.shortcuts import render
 
 from credits import selectors as credit_selectors
-from pickaxes import llm, progress, results, services
+from pickaxes import llm, progress, results, selectors, services
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +57,36 @@ def _then_release(func):
 
 @dataclass
 class Job:
-    """A run on its way: either its result is known at once (refused, repeated), or its
-    model call runs in `task` and sends ("delta", text) then ("end", RunResult) to `queue`."""
+    """A run on its way: either its result is known at once (refused, or a repeated
+    submission: `result`), or `started` is a new run whose model call start() begins, in a
+    task that sends ("delta", text) then ("end", RunResult) to `queue`."""
 
     result: results.RunResult | None = None
+    started: object = None  # pickaxes.services.Started
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     task: asyncio.Task | None = None
+
+    @property
+    def run_id(self):
+        return self.started.run.pk if self.started else None
+
+    def start(self):
+        """Call the model (once), from the event loop that sends the response."""
+        if self.result is not None or self.task is not None:
+            return
+        run, pickaxe = self.started.run, self.started.run.pickaxe
+        completion = llm.start_completion(
+            model=pickaxe.model,
+            system=pickaxe.system_instructions,
+            prompt=services.render_prompt(pickaxe.prompt_template, run.inputs),
+            temperature=float(pickaxe.temperature),
+            max_tokens=pickaxe.max_output_tokens,
+            api_key=self.started.api_key,
+        )
+        # A fresh context: the run's database steps never use the request's thread.
+        self.task = asyncio.create_task(_drive(run, completion, self.queue), context=contextvars.Context())
+        _running_tasks.add(self.task)
+        self.task.add_done_callback(_running_tasks.discard)
 
 
 def finished(result):
@@ -62,34 +95,15 @@ def finished(result):
 
 
 def begin(started):
-    """Call the model for a run that has just started (from a sync view, on the event
-    loop); a repeated submission shows its first run instead."""
+    """The job of a run start_run opened; a repeated submission shows its first run."""
     if not started.created:
-        return finished(_ended(started.run))
-    return async_to_sync(_begin)(started)
-
-
-async def _begin(started):
-    run = started.run
-    pickaxe = run.pickaxe
-    completion = llm.start_completion(
-        model=pickaxe.model,
-        system=pickaxe.system_instructions,
-        prompt=services.render_prompt(pickaxe.prompt_template, run.inputs),
-        temperature=float(pickaxe.temperature),
-        max_tokens=pickaxe.max_output_tokens,
-        api_key=started.api_key,
-    )
-    job = Job()
-    # A fresh context: the run's database steps never use the request's thread, which
-    # goes back to serving other requests when the view returns.
-    job.task = asyncio.create_task(_drive(run, completion, job.queue), context=contextvars.Context())
-    _running_tasks.add(job.task)
-    job.task.add_done_callback(_running_tasks.discard)
-    return job
+        return Job(result=_ended(started.run), started=started)
+    return Job(started=started)
 
 
 async def _drive(run, completion, queue):
+    """Read the model's answer into `queue`, then record how the run ended. Whatever
+    happens, the queue gets its ("end", RunResult), so no reader waits for ever."""
     parts = []
     keeper = _keeper()
     keeper.watch(run, parts)  # its output so far and its lease are kept from now on
@@ -99,18 +113,17 @@ async def _drive(run, completion, queue):
             queue.put_nowait(("delta", text))
     except llm.ModelError as error:
         keeper.forget(run)
-        result = await database(_close, services.fail_run, run, error=error.message, output="".join(parts))
+        step = functools.partial(services.fail_run, run, error=error.message, output="".join(parts))
     except BaseException:
         # Anything unexpected (a bug, the process shutting down) still closes the run,
         # refunded if nothing came out, and ends the stream of whoever is reading it.
         keeper.forget(run)
-        failing = database(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
-        queue.put_nowait(("end", results.ended(await asyncio.shield(failing), balance=None)))
+        step = functools.partial(services.fail_run, run, error="The run stopped unexpectedly.", output="".join(parts))
+        queue.put_nowait(("end", await _record(step, parts, shielded=True)))
         raise
     else:
         keeper.forget(run)
-        result = await database(
-            _close,
+        step = functools.partial(
             services.finish_run,
             run,
             output="".join(parts),
@@ -119,8 +132,20 @@ async def _drive(run, completion, queue):
             completion_tokens=completion.completion_tokens,
             finish_reason=completion.finish_reason,
         )
+    result = await _record(step, parts)
     queue.put_nowait(("end", result))
     return result
+
+
+async def _record(step, parts, *, shielded=False):
+    """Record the run's end (`step`) and say how it went; if the database refuses, say that,
+    and leave the run to the sweep (its lease lapses), which closes it with the output kept."""
+    try:
+        recording = database(_close, step)
+        return await (asyncio.shield(recording) if shielded else recording)
+    except Exception:
+        log.exception("Could not record the end of a run; the sweep will close it.")
+        return results.not_recorded("".join(parts))
 
 
 class Keeper:
@@ -190,9 +215,9 @@ def _keeper():
     return _keepers.setdefault(asyncio.get_running_loop(), Keeper())
 
 
-def _close(step, run, **details):
+def _close(step):
     """Record the end of the run and say how it went, in one database step."""
-    return _ended(step(run, **details))
+    return _ended(step())
 
 
 def _ended(run):
@@ -200,42 +225,84 @@ def _ended(run):
 
 
 async def result(job):
-    """The result of a run once it has ended (the page without JavaScript).
+    """The result of a run once it has ended. Shielded: if the browser leaves, whatever
+    waits here is cancelled, but the run goes on and is recorded, as on the streamed path."""
+    if job.result is not None:
+        return job.result
+    job.start()
+    return await asyncio.shield(job.task)
 
-    Shielded: if the browser leaves, whatever waits here is cancelled, but the run goes on
-    and is recorded, as on the streamed path.
+
+def respond(job, *, stream=False, page=None, data=None, visitor=False, status=200):
+    """Answer a job, the one way every entry point does:
+
+    - `page` (request, template name, context): the whole page, with `result` (the
+      RunResult) in its context, at once when the result is known, else when the run ends;
+    - `data` (a dict of the caller's own members, e.g. the API's end user): the run as JSON
+      (pickaxes.selectors.run_data, plus `data`) once it has ended;
+    - `stream`: server-sent events instead: `output` events while the text arrives, then
+      `end`. For a page, `output` carries the output so far as HTML (throttled, see
+      pickaxes/progress.py) and `end` the RunResult; for data, `output` carries the new
+      text as Markdown ({"text"}) and `end` the same JSON as without a stream.
+
+    For an embed's `visitor`, the result carries nothing about the payer. The view
+    returns at once: no thread waits for the model while the answer is sent.
     """
-    return job.result or await asyncio.shield(job.task)
-
-
-def stream(job, *, visitor=False):
-    """The run as server-sent events: `output` with the output so far as HTML (throttled,
-    see pickaxes/progress.py), then `end` with the result. For an embed's `visitor`, the
-    result carries nothing about the payer."""
     _give_back_connection()
-    return StreamingHttpResponse(
-        _events(job, visitor=visitor),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-
-
-def page_when_done(page):
-    """A page sent whole once the run has ended: `page` waits for it and yields the HTML.
-    The view returns at once, so no thread waits for the model meanwhile."""
-    _give_back_connection()
-    return StreamingHttpResponse(page, content_type="text/html; charset=utf-8")
+    if data is not None:
+        body = _data_events(job, data) if stream else _data_when_done(job, data)
+        content_type = "text/event-stream" if stream else "application/json"
+    elif stream:
+        body, content_type = _events(job, visitor=visitor), "text/event-stream"
+    elif job.result is not None:
+        request, template, context = page
+        result = job.result.for_visitor() if visitor else job.result
+        return render(request, template, {**context, "result": result}, status=status)
+    else:
+        body, content_type = _page_when_done(job, page, visitor=visitor), "text/html; charset=utf-8"
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"} if stream else {}
+    return StreamingHttpResponse(body, content_type=content_type, headers=headers)
 
 
 def _give_back_connection():
-    """The view's database work is done: the stream needs no connection, so the pool gets
-    it back now rather than when the stream ends."""
+    """The view's database work is done: the answer needs no connection, so the pool gets
+    it back now rather than when the answer has been sent."""
     if not connection.in_atomic_block:  # (tests run inside one transaction)
         connection.close()
 
 
+async def _page_when_done(job, page, *, visitor):
+    request, template, context = page
+    ended = await result(job)
+    ended = ended.for_visitor() if visitor else ended
+    response = await database(render, request, template, {**context, "result": ended})
+    yield response.content
+
+
+async def _data_when_done(job, data):
+    await result(job)
+    yield _json({**await database(selectors.run_data, job.run_id), **data})
+
+
+async def _data_events(job, data):
+    if job.result is None:
+        job.start()
+        end = None
+        while end is None:
+            batch = [await job.queue.get()]
+            while not job.queue.empty():
+                batch.append(job.queue.get_nowait())
+            text = "".join(payload for kind, payload in batch if kind == "delta")
+            end = next((payload for kind, payload in batch if kind == "end"), None)
+            if text:
+                yield _event("output", {"text": text})
+    yield _event("end", {**await database(selectors.run_data, job.run_id), **data})
+
+
 async def _events(job, *, visitor):
     end = job.result
+    if end is None:
+        job.start()
     shown = progress.Progress()
     while end is None:
         # Whatever has arrived meanwhile is taken at once (a fast model sends its pieces in
@@ -258,5 +325,9 @@ async def _events(job, *, visitor):
     yield _event("end", (end.for_visitor() if visitor else end).as_event())
 
 
+def _json(data):
+    return json.dumps(data, cls=DjangoJSONEncoder)
+
+
 def _event(name, data):
-    return f"event: {name}\ndata: {json.dumps(data)}\n\n"
+    return f"event: {name}\ndata: {_json(data)}\n\n"

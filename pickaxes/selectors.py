@@ -16,7 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from credits import selectors as credit_selectors
-from pickaxes.models import InputField, Pickaxe, Run
+from pickaxes.models import Pickaxe, Run
 
 Visibility = Pickaxe.Visibility
 ORDERINGS = {"newest": ["-created_at", "-id"], "popular": ["-runs_count", "-created_at"]}
@@ -40,19 +40,12 @@ def pickaxe_for_page(slug, user):
 
 
 def pickaxe_for_run(slug, user):
-    """As pickaxe_for_page, for a run: the pickaxe and its fields, without its owner.
-
-    Two plain queries (`raw`, no query building) because every run starts here: built by
-    the ORM with select_related and a prefetch, they cost a run ~1 ms of CPU against
-    ~0.3 ms (bench/README.md, "Instructions per run")."""
-    pickaxe = next(iter(Pickaxe.objects.raw("SELECT * FROM pickaxes_pickaxe WHERE slug = %s", [slug])), None)
-    if pickaxe is None:
-        raise Http404("No such pickaxe.")
-    pickaxe.input_fields = list(
-        InputField.objects.raw(
-            "SELECT * FROM pickaxes_inputfield WHERE pickaxe_id = %s ORDER BY position, id", [pickaxe.pk]
-        )
-    )
+    """As pickaxe_for_page, for a run: the pickaxe and its fields (`input_fields`), without
+    its owner."""
+    try:
+        pickaxe = Pickaxe.objects.prefetch_related("fields").get(slug=slug)
+    except Pickaxe.DoesNotExist:
+        raise Http404("No such pickaxe.") from None
     return _visible(pickaxe, user)
 
 
@@ -313,3 +306,23 @@ def _who_ran(pickaxe, run):
     if run.source == Run.Source.EMBED:
         return "an embed visitor"
     return payer_pseudonym(pickaxe, run.payer_id)
+
+
+def run_data(run_id):
+    """A run as data (the run API's answer), read fresh, with its payer's balance now."""
+    run = Run.objects.select_related("pickaxe", "payer").get(pk=run_id)
+    return {
+        "id": run.pk,
+        "pickaxe": run.pickaxe.slug,
+        "status": run.status,
+        "output": run.output,
+        "error": run.error,
+        "refunded": run.refunded,
+        "usage": {
+            "credits_charged": 1 if run.entry_id and not run.refunded else 0,
+            "balance": credit_selectors.available(run.payer),
+            "next_return_at": credit_selectors.next_return(run.payer),
+        },
+        "created_at": run.started_at,
+        "finished_at": run.finished_at,
+    }

@@ -1,23 +1,27 @@
-"""Writes for pickaxes: saving a pickaxe, and a run's life (start, finish, fail, sweep).
+"""Writes for pickaxes: saving a pickaxe, and a run's life (start, keep, finish, fail, sweep).
 
-A run starts in one transaction owned by its entry point (start_site_run here,
-embeds.services.start_embed_run for embeds): the charge (credits.services.spend, keyed by
-the form's submission key, so a repeated post charges once) and the Run row. The
-transaction ends before the model is called. A failure before any output refunds at
-once; a run that produced output stays charged.
+Every run starts in start_run, whoever pays: the site's Submit and the studio's Test
+(start_site_run here), an embed and the run API (embeds.services) differ only in the
+payer, the rows they lock, their limits and the rows they record with the run, all passed
+as data. The charge (credits.services.spend, keyed by the submission key, so a repeated
+post charges once) and the Run row are one short transaction that ends before the model
+is called. A failure before any output refunds at once; a run that produced output stays
+charged.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts
 from credits import services as credits
-from pickaxes.models import PLACEHOLDER, Run
+from pickaxes.models import PLACEHOLDER, Pickaxe, Run
 
 Status = Run.Status
 
@@ -91,122 +95,143 @@ class Started:
 
 
 def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
-    """Submit on the site (or Test in the studio): the person who presses the button pays.
+    """Submit on the site (or Test in the studio): the person who presses the button pays,
+    on their own OpenAI key when they are Gold and saved one (then no credit is spent).
 
-    Returns Started; raises credits.OutOfCredits when the payer has nothing to spend, and
-    accounts.OwnKeyUnreadable (before anything is charged) when the payer's saved own key
-    can no longer be read: a Gold payer's run never falls back to credits.
+    Returns Started; raises credits.OutOfCredits, and accounts.OwnKeyUnreadable (before
+    anything is charged) when the saved own key can no longer be read: a Gold payer's run
+    never falls back to credits."""
+    return start_run(
+        pickaxe=pickaxe,
+        payer=user,
+        submitted_by=user,
+        source=Run.Source.TEST if testing else Run.Source.SITE,
+        inputs=inputs,
+        submission_key=submission_key,
+        own_key=accounts.usable_own_api_key(user),
+    )
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A limit an entry point puts on a run, as data: at most `cap` of `runs` (rows with a
+    `started_at`) within `window` before now (None: ever); a cap of 0 is no limit. `reason`
+    is the entry point's own name for it, handed back in LimitReached."""
+
+    runs: QuerySet
+    cap: int
+    window: timedelta | None
+    reason: str
+
+
+class LimitReached(Exception):
+    """A Limit stops the run (nothing was charged); `again_at` is when it lets one through
+    again (None: not by waiting)."""
+
+    def __init__(self, limit, again_at):
+        self.limit, self.reason, self.again_at = limit, limit.reason, again_at
+        super().__init__(f"{limit.reason}: limit reached until {again_at}")
+
+
+def start_run(
+    *,
+    pickaxe,
+    payer,
+    source,
+    inputs,
+    submission_key,
+    submitted_by=None,
+    own_key=None,
+    locks=(),
+    limits=(),
+    records=(),
+):
+    """Start a run: the one shape every entry point (site, Test, embed, API) shares.
+
+    One short durable transaction, ended before the model is called:
+    1. lock the rows in `locks` (querysets) so the limits are counted one run at a time;
+    2. check each Limit (LimitReached: nothing charged);
+    3. charge the payer one credit (credits.services.spend, keyed by the submission key)
+       unless the run is on the payer's own key (`own_key`, Gold), and watch the balance;
+    4. write the Run, and the entry point's `records` (unsaved rows with `run` and
+       `started_at` fields, such as the embed's visitor row), which get this run.
+
+    A repeated submission (same payer and submission key) is answered with its first run
+    (Started.created False) and charges nothing, even when a limit would now refuse it.
+    Out of credits raises credits.OutOfCredits after the transaction has committed the
+    ledger's "empty until" hint, so the payer's next refusal costs no lock.
     """
-    own_key = accounts.usable_own_api_key(user)
+    refusal = None
     try:
         with transaction.atomic(durable=True):
+            for rows in locks:
+                list(rows.select_for_update().values_list("pk", flat=True))
+            now = timezone.now()
             try:
-                return open_run(
+                for limit in limits:
+                    _hold(limit, now=now)
+            except LimitReached:
+                first = Run.objects.select_related("pickaxe").filter(payer=payer, submission_key=submission_key).first()
+                if first is not None:
+                    return Started(run=first, created=False)
+                raise
+            entry = None
+            if own_key is None:
+                try:
+                    spent = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
+                except credits.OutOfCredits as error:
+                    refusal = error  # raised below, once the hint spend wrote has committed
+                else:
+                    if spent.replayed:
+                        return Started(run=Run.objects.select_related("pickaxe").get(entry=spent.entry), created=False)
+                    entry = spent.entry
+                    _watch_balance(payer, spent=spent, pickaxe=pickaxe, source=source)
+            if refusal is None:
+                run = Run.objects.create(
                     pickaxe=pickaxe,
-                    payer=user,
-                    submitted_by=user,
-                    inputs=inputs,
+                    payer=payer,
+                    submitted_by=submitted_by,
+                    source=source,
                     submission_key=submission_key,
-                    source=Run.Source.TEST if testing else Run.Source.SITE,
-                    own_key=own_key,
+                    inputs=inputs,
+                    model=pickaxe.model,
+                    entry=entry,
+                    own_key=own_key is not None,
+                    started_at=now,
+                    lease_until=now + lease(),
                 )
-            except credits.OutOfCredits as error:
-                refusal = error  # raised after the block, so the "empty until" hint spend wrote commits
+                for record in records:
+                    record.run, record.started_at = run, now
+                    record.save(force_insert=True)
     except IntegrityError:
-        return first_run_of(user, submission_key)
-    raise refusal
-
-
-def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, own_key=None):
-    """Charge the payer one credit and write the Run, inside the entry point's transaction.
-
-    The charge is keyed by the submission key, so a repeated submission returns the first
-    run and charges nothing more. A run on the payer's own key (`own_key`) spends nothing.
-    Raises credits.OutOfCredits (nothing written but spend's "empty until" hint), and
-    IntegrityError when the same submission's Run was written meanwhile by another request
-    (the entry point then answers with first_run_of() once its transaction has rolled back).
-    """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("open_run() runs inside its entry point's transaction.")
-    entry = None
-    now = timezone.now()
-    if own_key is None:
-        entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
-        if entry.replayed:
-            return Started(run=Run.objects.select_related("pickaxe").get(entry=entry), created=False)
-        _watch_balance(payer, entry=entry, pickaxe=pickaxe, source=source)
-    run = Run(
-        pickaxe=pickaxe,
-        payer=payer,
-        submitted_by=submitted_by,
-        source=source,
-        submission_key=submission_key,
-        inputs=inputs,
-        model=pickaxe.model,
-        entry=entry,
-        own_key=own_key is not None,
-        started_at=now,
-        lease_until=now + lease(),
-    )
-    _write_run(run)
+        # The same submission was written meanwhile by another request (its Run, or an
+        # entry point's record such as the API's Idempotency-Key): answer with that run.
+        return first_run_of(payer, submission_key)
+    if refusal is not None:
+        raise refusal
     return Started(run=run, created=True, api_key=own_key)
 
 
-# The Run's INSERT (its columns in step with Run: a new NOT NULL column without a database
-# default needs its value here), and the pickaxe's count of runs.
-_INSERT_RUN = (
-    "INSERT INTO pickaxes_run (pickaxe_id, payer_id, submitted_by_id, source, submission_key, inputs,"
-    " output, model, status, finish_reason, error, entry_id, refunded, own_key, started_at, lease_until)"
-    " VALUES (%s, %s, %s, %s, %s, %s, '', %s, %s, '', '', %s, %s, %s, %s, %s) RETURNING id"
-)
-_COUNT_RUN = "UPDATE pickaxes_pickaxe SET runs_count = runs_count + 1 WHERE id = %s"
+def _hold(limit, *, now):
+    """Raise LimitReached when `limit.runs` already number `limit.cap` within its window.
+    Counted inside start_run's transaction, after its locks, so a limit holds exactly across
+    every web process."""
+    if not limit.cap:
+        return
+    runs = limit.runs if limit.window is None else limit.runs.filter(started_at__gt=now - limit.window)
+    counted = list(runs.order_by("started_at").values_list("started_at", flat=True)[: limit.cap])
+    if len(counted) >= limit.cap:
+        raise LimitReached(limit, counted[0] + limit.window if limit.window else None)
 
 
-def _write_run(run):
-    """INSERT the new run and count it on its pickaxe, as plain SQL because every run makes
-    them (built by the ORM they cost a run ~0.4 ms of CPU more; bench/README.md,
-    "Instructions per run"). On PostgreSQL they are one statement (the count in a
-    data-modifying CTE): the payer's row lock, which the spend took, is held across one
-    client round trip fewer until the entry point's COMMIT. SQLite has no data-modifying
-    CTEs: two statements. A second run of the same submission raises IntegrityError
-    (run_unique_submission_per_payer), as a save() would."""
-    adapt = connection.ops.adapt_datetimefield_value
-    inputs = Run._meta.get_field("inputs").get_db_prep_save(run.inputs, connection)
-    values = [
-        run.pickaxe_id,
-        run.payer_id,
-        run.submitted_by_id,
-        run.source,
-        run.submission_key,
-        inputs,
-        run.model,
-        run.status,
-        run.entry_id,
-        run.refunded,
-        run.own_key,
-        adapt(run.started_at),
-        adapt(run.lease_until),
-    ]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"WITH counted AS ({_COUNT_RUN}) {_INSERT_RUN}", [run.pickaxe_id, *values])
-            run.pk = cursor.fetchone()[0]
-        else:
-            cursor.execute(_INSERT_RUN, values)
-            run.pk = cursor.fetchone()[0]
-            cursor.execute(_COUNT_RUN, [run.pickaxe_id])
-    run._state.adding = False
-    run._state.db = connection.alias
-
-
-def _watch_balance(payer, *, entry, pickaxe, source):
-    """The low-balance alert, decided under the payer's row lock that the spend took (one
+def _watch_balance(payer, *, spent, pickaxe, source):
+    """The low-balance alert, decided under the payer's row lock that the spend took (no
     query when nothing crossed). An embed's crossing points its owner to the usage page."""
     if source == Run.Source.EMBED:
         about, page = f"your embed of “{pickaxe.name}”", reverse("studio_usage", args=[pickaxe.slug])
     else:
         about, page = f"“{pickaxe.name}”", reverse("account")
-    credits.watch_low_balance(payer, entry=entry, about=about, page=page)
+    credits.watch_low_balance(payer, spent=spent, about=about, page=page)
 
 
 def first_run_of(payer, submission_key):
@@ -230,33 +255,28 @@ def keep_running(runs):
     renewed (the sweep leaves it alone), and a run with output keeps it: once a run has
     output it stays charged whatever happens, even if its process dies.
 
-    One plain statement per KEEP_BATCH runs, not one per run: a process streams many runs
-    at once and keeps them all every RUN_OUTPUT_KEPT_EVERY_SECONDS (pickaxes/running.py),
-    so 1,000 open streams cost one database step a second instead of 1,000 (each with its
-    own commit). A run already closed is left as it is."""
+    One UPDATE per KEEP_BATCH runs, not one per run: a process streams many runs at once
+    and keeps them all every RUN_OUTPUT_KEPT_EVERY_SECONDS (pickaxes/running.py), so 1,000
+    open streams cost one database step a second instead of 1,000 (each with its own
+    commit). A run already closed is left as it is."""
     now = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
     items = list(runs.items())
-    with connection.cursor() as cursor:
-        for at in range(0, len(items), KEEP_BATCH):
-            batch = items[at : at + KEEP_BATCH]
-            outputs = [(run, output) for run, output in batch if output is not None]
-            columns, params = ["lease_until = %s"], [adapt(now + lease())]
-            if outputs:
-                for run, output in outputs:
-                    run.output, run.first_output_at = output, run.first_output_at or now
-                columns.append("output = CASE id" + " WHEN %s THEN %s" * len(outputs) + " ELSE output END")
-                params += [value for run, output in outputs for value in (run.pk, output)]
-                columns.append(
-                    "first_output_at = COALESCE(first_output_at, CASE WHEN id IN ("
-                    + ", ".join(["%s"] * len(outputs))
-                    + ") THEN %s END)"
-                )
-                params += [run.pk for run, _ in outputs] + [adapt(now)]
-            cursor.execute(
-                f"UPDATE pickaxes_run SET {', '.join(columns)} WHERE status = %s AND id IN ({', '.join(['%s'] * len(batch))})",
-                [*params, Status.RUNNING, *(run.pk for run, _ in batch)],
+    for at in range(0, len(items), KEEP_BATCH):
+        batch = items[at : at + KEEP_BATCH]
+        outputs = [(run, output) for run, output in batch if output is not None]
+        changes = {"lease_until": now + lease()}
+        if outputs:
+            for run, output in outputs:
+                run.output, run.first_output_at = output, run.first_output_at or now
+            changes["output"] = Case(
+                *(When(pk=run.pk, then=Value(output)) for run, output in outputs),
+                default=F("output"),
+                output_field=Run._meta.get_field("output"),
             )
+            changes["first_output_at"] = Coalesce(
+                F("first_output_at"), Case(When(pk__in=[run.pk for run, _ in outputs], then=Value(now)))
+            )
+        Run.objects.filter(status=Status.RUNNING, pk__in=[run.pk for run, _ in batch]).update(**changes)
 
 
 def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_reason="stop"):
@@ -288,16 +308,8 @@ def finish_run(run, *, output, model, prompt_tokens, completion_tokens, finish_r
 
 def _close_run(run_id, done):
     """Write `done` (finish_run's columns and values) unless the run is closed already;
-    True if it was still running. One plain statement: every run ends here (the ORM built
-    it in ~0.2 ms of CPU; bench/README.md, "Instructions per run")."""
-    adapt = connection.ops.adapt_datetimefield_value
-    columns = ", ".join(f"{name} = %s" for name in done)
-    values = [adapt(value) if isinstance(value, datetime) else value for value in done.values()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE pickaxes_run SET {columns} WHERE id = %s AND status = %s", [*values, run_id, Status.RUNNING]
-        )
-        return cursor.rowcount == 1
+    True if it was still running."""
+    return Run.objects.filter(pk=run_id, status=Status.RUNNING).update(**done) == 1
 
 
 def fail_run(run, *, error, output=None):
@@ -340,6 +352,26 @@ def close_stale_runs():
         fail_run(run, error="The run stopped without finishing.")
         closed += 1
     return closed
+
+
+def count_runs():
+    """Bring each pickaxe's `runs_count` (what browse and the studio show, and what
+    "popular" sorts by) up to date with its runs, for the pickaxes that have run since they
+    were last counted. Returns how many were counted.
+
+    Run by the same schedule as the sweep (`manage.py close_stale_runs`), never by a run:
+    a count the run itself kept would make every run of a popular pickaxe queue on that
+    pickaxe's row lock until its COMMIT. The count lags by at most the schedule's period."""
+    ran_since_counted = Run.objects.filter(pickaxe=OuterRef("pk"), started_at__gte=OuterRef("runs_counted_at"))
+    due = Pickaxe.objects.filter(Q(runs_counted_at__isnull=True) | Exists(ran_since_counted))
+    counted = 0
+    for pickaxe_id in due.values_list("pk", flat=True).iterator():
+        now = timezone.now()
+        Pickaxe.objects.filter(pk=pickaxe_id).update(
+            runs_count=Run.objects.filter(pickaxe_id=pickaxe_id).count(), runs_counted_at=now
+        )
+        counted += 1
+    return counted
 
 
 def refund_run(run, *, reason, staff):

@@ -81,7 +81,7 @@ def account(request):
 
 def run(request, slug):
     """Run a pickaxe: charge, then stream the model's output (or send the page when the run
-    ends). The view is sync, like every page: the model is called from the event loop."""
+    ends). The person who presses Submit (or the owner, for Test) pays."""
     if request.method != "POST":
         return redirect("pickaxe", slug=slug)
     pickaxe = selectors.pickaxe_for_run(slug, request.user)
@@ -91,16 +91,16 @@ def run(request, slug):
     if not request.user.is_authenticated:
         _remember_inputs(request, pickaxe)
         login = f"{reverse('account_login')}?next={pickaxe.get_absolute_url()}"
-        return running.stream(running.finished(results.log_in_first(login))) if wants_stream else redirect(login)
+        if not wants_stream:
+            return redirect(login)
+        return running.respond(running.finished(results.log_in_first(login)), stream=True)
     if testing and pickaxe.owner_id != request.user.pk:
         return HttpResponse("Only the owner can test a pickaxe.", status=403)
 
     form = run_form_class(pickaxe)(request.POST)
     if not form.is_valid():
-        if wants_stream:
-            return running.stream(running.finished(results.form_errors(form)))
-        return _render_page(request, pickaxe, form, status=400)
-
+        job = running.finished(results.form_errors(form))
+        return running.respond(job, stream=wants_stream, page=_page(request, pickaxe, form), status=400)
     inputs = run_inputs(form.cleaned_data)
     try:
         started = services.start_site_run(
@@ -116,19 +116,8 @@ def run(request, slug):
         job = running.finished(results.own_key_unreadable())
     else:
         job = running.begin(started)
-    if wants_stream:
-        return running.stream(job)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
-    if job.result:
-        return _render_page(request, pickaxe, fresh_form, result=job.result)
-    return running.page_when_done(_page_when_done(request, pickaxe, fresh_form, job))
-
-
-async def _page_when_done(request, pickaxe, form, job):
-    """The page for a browser without JavaScript, sent whole once the run has ended."""
-    result = await running.result(job)
-    page = await running.database(_render_page, request, pickaxe, form, result=result)
-    yield page.content
+    return running.respond(job, stream=wants_stream, page=_page(request, pickaxe, fresh_form))
 
 
 def _remember_inputs(request, pickaxe):
@@ -141,13 +130,14 @@ def _remember_inputs(request, pickaxe):
     request.session[PENDING_INPUTS] = pending
 
 
-def _render_page(request, pickaxe, form, *, result=None, status=200):
-    template = "pickaxes/studio_edit.html" if request.POST.get("mode") == "test" else "pickaxes/pickaxe.html"
-    context = {"pickaxe": pickaxe, "form": form, "result": result, "test_form": form}
-    if template == "pickaxes/studio_edit.html":
+def _page(request, pickaxe, form):
+    """The page a run's result is shown on, without JavaScript: (request, template, context)
+    for running.respond. Test shows it in the studio's editor."""
+    if request.POST.get("mode") == "test":
         editor = PickaxeEditor(instance=pickaxe)
-        context.update(form=editor.form, fields=editor.fields)
-    return render(request, template, context, status=status)
+        context = {"pickaxe": pickaxe, "form": editor.form, "fields": editor.fields, "test_form": form}
+        return request, "pickaxes/studio_edit.html", context
+    return request, "pickaxes/pickaxe.html", {"pickaxe": pickaxe, "form": form}
 
 
 @login_required

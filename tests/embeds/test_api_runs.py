@@ -12,7 +12,6 @@ from credits import services as credit_services
 from embeds import selectors, services
 from embeds.models import ApiKey, ApiRun
 from pickaxes.models import Pickaxe, Run
-from pickaxes.output import render_output
 from tests.embeds.conftest import call
 from tests.pickaxes.conftest import sse_events
 from tests.pickaxes.factories import PickaxeFactory
@@ -52,17 +51,21 @@ def test_a_run_charges_the_keys_owner_one_credit_and_answers_the_output(api_serv
     assert again.status_code == 200 and again.json()["output"] == answer["output"]
 
 
-def test_a_streamed_run_sends_the_sites_events(api_server, api_key, pickaxe, fake_openai):
+def test_a_streamed_run_sends_its_markdown_as_it_comes_then_the_same_answer_as_a_plain_call(
+    api_server, api_key, pickaxe, fake_openai
+):
+    fake_openai.chunk_delay = 0.02
     body = {"inputs": {"topic": "the sea"}, "user": "customer-1", "stream": True}
     response = run(api_server, pickaxe, api_key.secret, body)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
     events = sse_events(response.text)
-    assert {name for name, _ in events[:-1]} <= {"output"}
+    assert {name for name, _ in events[:-1]} == {"output"}
+    assert "".join(data["text"] for _, data in events[:-1]) == fake_openai.reply  # Markdown, not HTML
     name, end = events[-1]
-    assert name == "end" and end["ok"] and end["balance"] == 24
-    assert end["html"] == str(render_output(fake_openai.reply))
     record = call(api_server, "GET", response.headers["location"], api_key.secret).json()
-    assert record["status"] == "succeeded" and record["output"] == fake_openai.reply
+    assert name == "end" and end == record
+    assert end["status"] == "succeeded" and end["output"] == fake_openai.reply and end["user"] == "customer-1"
+    assert end["usage"]["credits_charged"] == 1 and end["usage"]["balance"] == 24
 
 
 def test_the_same_idempotency_key_and_body_answers_the_first_run_and_charges_once(

@@ -1,5 +1,4 @@
 import factory
-from django.db import transaction
 
 from pickaxes import services
 from pickaxes.models import InputField, Pickaxe
@@ -27,15 +26,14 @@ class PickaxeFactory(factory.django.DjangoModelFactory):
 
 
 def open_run(pickaxe, payer, key, *, source="site", inputs=None):
-    """A run opened as its entry point opens it (the charge and the Run row), with no model
-    called: tests then finish, fail or sweep it."""
-    with transaction.atomic():
-        started = services.open_run(
-            pickaxe=pickaxe,
-            payer=payer,
-            submitted_by=None if source == "embed" else payer,
-            inputs=inputs if inputs is not None else {"topic": "x"},
-            submission_key=key,
-            source=source,
-        )
+    """A run started as its entry point starts it (the charge and the Run row), with no
+    model called: tests then finish, fail or sweep it."""
+    started = services.start_run(
+        pickaxe=pickaxe,
+        payer=payer,
+        submitted_by=None if source == "embed" else payer,
+        inputs=inputs if inputs is not None else {"topic": "x"},
+        submission_key=key,
+        source=source,
+    )
     return started.run

@@ -40,10 +40,13 @@ def test_browse_orders_newest_or_most_run_first(client, make_user):
     new = PickaxeFactory(name="New and quiet")
     for i in range(3):
         run_once(old, payer, key=f"popular-{i:020d}")
+    services.count_runs()  # on the sweep's schedule
     newest = client.get("/").content.decode()
     popular = client.get("/?order=popular").content.decode()
     assert newest.index("New and quiet") < newest.index("Old but popular")
     assert popular.index("Old but popular") < popular.index("New and quiet")
+    assert "3 runs" in popular
+    new.refresh_from_db()
     assert new.runs_count == 0
 
 

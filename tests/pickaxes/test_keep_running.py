@@ -33,9 +33,17 @@ def stream_run(client, pickaxe, key):
     return run
 
 
+KEEP = 'UPDATE "pickaxes_run" SET "lease_until"'
+
+
 def keeps(captured):
     """The keep statements a block sent."""
-    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE pickaxes_run SET lease_until")]
+    return [q["sql"] for q in captured.captured_queries if q["sql"].startswith(KEEP)]
+
+
+def kept_ids(sql):
+    """The ids of the runs a keep statement names (its last IN list)."""
+    return set(sql.rsplit("IN (", 1)[1].split(")")[0].split(", "))
 
 
 def test_one_statement_keeps_the_output_of_runs_that_have_some_and_renews_every_lease(pickaxe, user, settings):
@@ -98,13 +106,15 @@ def test_runs_streaming_at_once_are_kept_together_while_they_stream(client, user
         end = sse_events(body)[-1][1]
         assert end["ok"] and "word11" in end["html"]
     ids = {str(pk) for pk in Run.objects.values_list("pk", flat=True)}
-    kept_together = [sql for sql in keeps(captured) if set(sql.rsplit("IN (", 1)[1].rstrip(")").split(", ")) == ids]
+    kept_together = [sql for sql in keeps(captured) if kept_ids(sql) == ids]
     assert kept_together, keeps(captured) or "the output should be kept while the runs stream"
 
 
 def test_a_keep_the_database_refuses_is_logged_and_the_next_step_keeps_the_output(
-    client, user, pickaxe, fake_openai, settings, caplog
+    transactional_db, client, user, pickaxe, fake_openai, settings, caplog
 ):
+    # (transactional_db: outside a test's transaction, as in production, a refused
+    # statement does not spoil the statements after it)
     settings.RUN_OUTPUT_KEPT_EVERY_SECONDS = 0.05
     fake_openai.reply = " ".join(f"word{n}" for n in range(12))
     fake_openai.chunk_delay = 0.05
@@ -112,7 +122,7 @@ def test_a_keep_the_database_refuses_is_logged_and_the_next_step_keeps_the_outpu
     refused, kept = [], []
 
     def database_away_for_one_keep(execute, sql, params, many, context):
-        if sql.startswith("UPDATE pickaxes_run SET lease_until"):
+        if sql.startswith(KEEP):
             if not refused:
                 refused.append(sql)
                 raise OperationalError("server closed the connection unexpectedly")
@@ -125,3 +135,22 @@ def test_a_keep_the_database_refuses_is_logged_and_the_next_step_keeps_the_outpu
     assert end["ok"] and "word11" in end["html"]
     assert refused and kept, "the step after the refused one should keep the output"
     assert "Could not keep 1 streaming run(s)" in caplog.text
+
+
+def test_a_run_whose_end_the_database_refuses_still_ends_its_stream(
+    transactional_db, client, user, pickaxe, fake_openai, caplog
+):
+    fake_openai.reply = "A short answer."
+    client.force_login(user)
+
+    def database_away_at_the_end(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "pickaxes_run" SET "status"'):
+            raise OperationalError("server closed the connection unexpectedly")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(database_away_at_the_end):
+        body = async_to_sync(stream_run(client, pickaxe, submission_key(client, pickaxe)))()
+    end = sse_events(body)[-1][1]
+    assert not end["ok"] and "could not be saved" in end["message"] and "short answer" in end["html"]
+    assert "Could not record the end of a run" in caplog.text
+    assert Run.objects.get().status == Run.Status.RUNNING  # left to the sweep, which keeps its output

@@ -35,7 +35,7 @@ def test_refund_the_sweep_closes_and_refunds_a_run_whose_lease_lapsed(pickaxe, u
     with past_the_lease():
         out = StringIO()
         call_command("close_stale_runs", stdout=out)
-        assert "Closed 1 stale run." in out.getvalue()
+        assert "Closed 1 stale run;" in out.getvalue()
         run.refresh_from_db()
         assert (run.status, run.refunded) == ("failed", True)
         assert credits.balance(user) == 25

@@ -20,10 +20,13 @@ def test_close_stale_runs_enqueue_queues_the_sweep_and_a_worker_closes_the_lapse
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         out = StringIO()
         call_command("close_stale_runs", "--enqueue", stdout=out)
-        assert "Queued the stale-run sweep." in out.getvalue()
+        assert "Queued the stale-run sweep and the runs count." in out.getvalue()
         run.refresh_from_db()
         assert run.status == Run.Status.RUNNING  # nothing closed until a worker runs it
         assert queued_tasks("pickaxes.tasks.close_stale_runs").count() == 1
-        assert run_tasks() == 1
+        assert queued_tasks("pickaxes.tasks.count_runs").count() == 1
+        assert run_tasks() == 2
     run.refresh_from_db()
+    pickaxe.refresh_from_db()
     assert run.status == Run.Status.FAILED and run.refunded
+    assert pickaxe.runs_count == 1
