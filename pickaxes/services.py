@@ -131,10 +131,11 @@ def open_run(*, pickaxe, payer, submitted_by, inputs, submission_key, source, ow
     entry = None
     now = timezone.now()
     if own_key is None:
-        entry = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
-        if entry.replayed:
-            return Started(run=Run.objects.select_related("pickaxe").get(entry=entry), created=False)
-        _watch_balance(payer, entry=entry, pickaxe=pickaxe, source=source)
+        spent = credits.spend(payer, key=f"run:{submission_key}", note=f"run of {pickaxe.slug}")
+        if spent.replayed:
+            return Started(run=Run.objects.select_related("pickaxe").get(entry=spent.entry), created=False)
+        entry = spent.entry
+        _watch_balance(payer, spent=spent, pickaxe=pickaxe, source=source)
     run = Run(
         pickaxe=pickaxe,
         payer=payer,
@@ -199,14 +200,14 @@ def _write_run(run):
     run._state.db = connection.alias
 
 
-def _watch_balance(payer, *, entry, pickaxe, source):
+def _watch_balance(payer, *, spent, pickaxe, source):
     """The low-balance alert, decided under the payer's row lock that the spend took (one
     query when nothing crossed). An embed's crossing points its owner to the usage page."""
     if source == Run.Source.EMBED:
         about, page = f"your embed of “{pickaxe.name}”", reverse("studio_usage", args=[pickaxe.slug])
     else:
         about, page = f"“{pickaxe.name}”", reverse("account")
-    credits.watch_low_balance(payer, entry=entry, about=about, page=page)
+    credits.watch_low_balance(payer, spent=spent, about=about, page=page)
 
 
 def first_run_of(payer, submission_key):
