@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery, Sum, Window
 from django.template.defaultfilters import date as format_date
@@ -520,6 +521,46 @@ def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cau
         )
         _record(account, [entry], now=now)
     return entry
+
+
+class StaffLimitExceeded(Exception):
+    """A staff member who is not a superuser asked to move more credits than they may."""
+
+
+def check_staff_limits(staff, credits_each, *, users=1):
+    """Staff who are not superusers move at most STAFF_CREDIT_CEILING credits a time,
+    and at most STAFF_CREDIT_DAILY_TOTAL in 24 hours (each user of an action counts;
+    grants, deductions and allowance changes alike, by their size). Raises
+    StaffLimitExceeded. Unlocked, it is the form's friendly check; act_as_staff() makes
+    it hold."""
+    if staff.is_superuser:
+        return
+    ceiling = settings.STAFF_CREDIT_CEILING
+    if credits_each > ceiling:
+        raise StaffLimitExceeded(f"Above your ceiling of {ceiling} credits a time: ask a superuser.")
+    daily = settings.STAFF_CREDIT_DAILY_TOTAL
+    moved = selectors.credits_moved_by(staff, since=timezone.now() - timedelta(days=1))
+    if moved + credits_each * users > daily:
+        raise StaffLimitExceeded(
+            f"Above your total of {daily} credits a day ({moved} in the last 24 hours): ask a superuser."
+        )
+
+
+def act_as_staff(staff, users, *, credits_each, write):
+    """Call write(user) for each of `users` on behalf of `staff`, who moves `credits_each`
+    credits for each (0: an action the limits do not count), and return what each call
+    returned; all or nothing is written.
+
+    The limits (check_staff_limits) are checked and the writes made in one transaction
+    that holds a lock on the staff member's own user row: parallel requests of one staff
+    member queue there, each counting what the ones before it wrote, so the day's total
+    holds however many arrive at once.
+    """
+    with transaction.atomic():
+        if credits_each and not staff.is_superuser:
+            get_user_model().objects.select_for_update().filter(pk=staff.pk).values_list("pk").get()
+            check_staff_limits(staff, credits_each, users=len(users))
+        return [write(user) for user in users]
 
 
 def watch_low_balance(user, *, spent, about="", page="/account/"):
