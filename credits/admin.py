@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from credits import selectors, services
+from credits import services
 from credits.models import CreditAccount, Entry, LowBalanceAlert
 
 # The most credits one staff action may move, for anyone (a superuser too): far above any
@@ -43,20 +43,18 @@ class StaffCreditForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def check_ceiling(self, amount):
-        """Staff who are not superusers move at most STAFF_CREDIT_CEILING credits a time,
-        and at most STAFF_CREDIT_DAILY_TOTAL in 24 hours (all users of an action count)."""
-        if self.staff.is_superuser:
-            return amount
-        ceiling = settings.STAFF_CREDIT_CEILING
-        if abs(amount) > ceiling:
-            raise forms.ValidationError(f"Above your ceiling of {ceiling} credits a time: ask a superuser.")
-        daily = settings.STAFF_CREDIT_DAILY_TOTAL
-        moved = selectors.credits_moved_by(self.staff, since=timezone.now() - timedelta(days=1))
-        if moved + abs(amount) * self.users > daily:
-            raise forms.ValidationError(
-                f"Above your total of {daily} credits a day ({moved} in the last 24 hours): ask a superuser."
-            )
+        """The staff member's limits (services.check_staff_limits), as a form error: the
+        friendly message of the common case. credit_action() checks them again under a
+        lock as it writes (services.act_as_staff)."""
+        try:
+            services.check_staff_limits(self.staff, abs(amount), users=self.users)
+        except services.StaffLimitExceeded as error:
+            raise forms.ValidationError(str(error)) from error
         return amount
+
+    def credits_each(self):
+        """How many credits the action moves for each user (0: not counted by the limits)."""
+        return 0
 
 
 class GrantForm(StaffCreditForm):
@@ -83,6 +81,9 @@ class GrantForm(StaffCreditForm):
             raise forms.ValidationError(f"Choose {latest:%Y-%m-%d} or earlier, or ask a superuser.")
         return day
 
+    def credits_each(self):
+        return self.cleaned_data["amount"]
+
     def perform(self, user):
         expires_at = timezone.make_aware(datetime.combine(self.cleaned_data["expires_on"], time.max))
         services.grant(
@@ -107,6 +108,9 @@ class DeductForm(StaffCreditForm):
 
     def clean_amount(self):
         return self.check_ceiling(self.cleaned_data["amount"])
+
+    def credits_each(self):
+        return self.cleaned_data["amount"]
 
     def perform(self, user):
         services.deduct(
@@ -133,6 +137,9 @@ class AllowanceForm(StaffCreditForm):
         if change == 0:
             raise forms.ValidationError("Enter a change other than 0.")
         return self.check_ceiling(change)
+
+    def credits_each(self):
+        return abs(self.cleaned_data["change"])
 
     def perform(self, user):
         services.adjust_allowance(
@@ -224,8 +231,12 @@ class CreditActionsMixin:
         data = request.POST if "apply" in request.POST else None
         form = form_class(data, staff=request.user, users=len(users))
         if form.is_valid():
-            for user in users:
-                message = form.perform(user)
+            try:
+                done = services.act_as_staff(request.user, users, credits_each=form.credits_each(), write=form.perform)
+            except services.StaffLimitExceeded as error:
+                form.add_error(None, str(error))
+        if form.is_valid():
+            for user, message in zip(users, done, strict=True):
                 self.log_change(request, user, message)
             self.message_user(
                 request, f"{message} ({len(users)} user{'s' if len(users) != 1 else ''}).", messages.SUCCESS

@@ -4,22 +4,25 @@ Every write locks the account row (`SELECT … FOR UPDATE` on PostgreSQL; SQLite
 IMMEDIATE transactions serialise writers), catches its running balance up with what
 expired, writes its entries and keeps the row's balance in step, all in one
 transaction, so a balance is never read by one request and spent by another. spend()
-takes the lock only when it admits, with one conditional UPDATE of the row.
+takes the lock only when it admits, with one conditional UPDATE of the row. The
+balance and the allowance are the expressions of credits.models (with_balance,
+Allowance), the same ones the selectors and the admin read.
 """
 
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F, Min, Subquery, Sum, Window
+from django.db.models import F, FilteredRelation, OuterRef, Q, Subquery, Sum, Window
 from django.template.defaultfilters import date as format_date
 from django.utils import timezone
 
 from accounts import plans
 from accounts import services as accounts
 from credits import selectors
-from credits.models import CreditAccount, Entry, LowBalanceAlert
+from credits.models import Allowance, CreditAccount, Entry, LowBalanceAlert
 
 Kind = Entry.Kind
 
@@ -31,14 +34,6 @@ class OutOfCredits(Exception):
         self.next_return_at = next_return_at
         when = f"; the next credit comes back at {next_return_at:%Y-%m-%d %H:%M %Z}" if next_return_at else ""
         super().__init__(f"Out of credits{when}.")
-
-
-@dataclass(frozen=True)
-class Spent:
-    entry: Entry
-    balance_after: int | None
-    alert_below: int | None
-    replayed: bool
 
 
 class AlreadyRefunded(Exception):
@@ -72,237 +67,212 @@ def _open_account(user_id):
     return account
 
 
+@dataclass(frozen=True)
+class Spent:
+    """What spend() did. `entry` is the use; `replayed` is True when the key was used
+    before and `entry` is that earlier use (nothing was charged this time).
+    `balance_after` is the balance just after the use (for a replay: the balance now);
+    `alert_below` the payer's low-balance threshold (None: off, or a replay), which
+    watch_low_balance() reads so that a spend that crosses nothing costs no query more."""
+
+    entry: Entry
+    balance_after: int
+    alert_below: int | None
+    replayed: bool
+
+
 def spend(user, *, key=None, note=""):
-    """Use one credit now: admitted when the balance is at least 1, else refused.
+    """Use one credit now: admitted when the balance is at least 1, else refused. Returns Spent.
 
     The rule, whole:
-    - First, without any lock: a retried key returns its earlier entry, and a payer known
-      to be empty (empty_until later than now) is refused. A hot payer's refusals never
-      queue for the row lock, and cost one read.
+    - First, without any lock: a retried key returns its earlier use (Spent.replayed), and
+      a payer known to be empty (empty_until later than now) is refused. A hot payer's
+      refusals never queue for the row lock, and cost one read.
     - Admit (_admit): one conditional UPDATE takes 1 off the account row's running
       balance, only when the row has a credit and is caught up (counted_until later than
-      now); it takes the row lock only when it admits. One INSERT writes the use (-1,
-      expiring CREDIT_REPLENISH_DAYS later). On PostgreSQL the two are one statement, so
-      the row lock is held across one client round trip (that statement's answer, then
-      COMMIT) instead of two; on SQLite they are two statements.
-    - One key, one charge: when the INSERT finds `key` already used on this account (a
-      retry that raced the first), the credit is given back in the same transaction and
-      the earlier entry is returned. The returned entry says which: `entry.replayed` is
-      True for an earlier entry, False for a new use. A key that belongs to another kind
-      of entry raises ValueError.
+      now); it takes the row lock only when it admits. The use is written (-1, expiring
+      CREDIT_REPLENISH_DAYS later) unless the key was used meanwhile (a retry that raced
+      the first): then the credit is given back and the earlier entry returned.
     - Otherwise lock the row, catch its balance up with the entries that expired, and
-      admit (the row saved one credit lower, then the INSERT on its own, with the same
-      one-key-one-charge rule), or record when the next credit returns in empty_until
-      and raise OutOfCredits(next_return_at), having written no use.
+      return the key's earlier entry if it has one, else admit (the row saved one credit
+      lower, then the use), or record when the next credit returns in empty_until and
+      raise OutOfCredits(next_return_at), having written no use.
+    - A key that belongs to another kind of entry raises ValueError.
 
     Runs as its own transaction or inside the caller's, without a savepoint: no
-    statement on these paths raises an IntegrityError that would spoil the caller's
-    transaction (hence ON CONFLICT DO NOTHING), and the refusal is raised only after
-    the block ends, so its empty_until is kept when spend() is its own transaction.
+    statement here raises an IntegrityError that would spoil the caller's transaction
+    (the admission's INSERT skips a key conflict; the locked path checks the key under
+    the lock, which every writer of the account's entries holds). The refusal is raised
+    only after the block ends, so its empty_until is kept when spend() is its own
+    transaction.
     """
-    entry = new_entry_id = next_return_at = None
     now = timezone.now()
-    with connection.cursor() as cursor:
-        account_id, empty_until, earlier_id = _read_without_lock(cursor, user.pk, key)
+    account_id, empty_until, earlier_id = _read_without_lock(user.pk, key)
     if earlier_id is not None:
-        entry = _earlier_entry(pk=earlier_id)
-    elif empty_until is not None and empty_until > now:
-        next_return_at = empty_until
-    else:
-        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-            account_id, balance_after, alert_below, new_entry_id = _admit(cursor, user.pk, now=now, key=key, note=note)
-            if account_id is None:
-                # Not admitted at once: a balance to catch up (counted_until has passed),
-                # no account yet, or nothing to spend.
-                account, now = _lock_account(user_id=user.pk)
-                if account.balance >= 1:
-                    _count(account, amount=-1, expires_at=now + replenish_period(), now=now)
-                    account_id, balance_after = account.pk, account.balance
-                    alert_below = _alert_threshold(account)
-                else:
-                    account.empty_until = next_return_at = _next_return(account, now=now)
-                account.save(update_fields=["balance", "counted_until", "empty_until"])
-                if account_id is not None:
-                    new_entry_id = _insert_use(cursor, account_id, now=now, key=key, note=note)
-            if account_id is not None and new_entry_id is None:
-                # The key was used meanwhile: this spend charges nothing.
+        return _replayed(user, earlier_id)
+    if empty_until is not None and empty_until > now:
+        raise OutOfCredits(empty_until)
+    use = next_return_at = None
+    with transaction.atomic(savepoint=False):
+        admitted = _admit(account_id, now=now, key=key, note=note) if account_id is not None else None
+        if admitted is not None:
+            balance_after, alert_below, use = admitted
+            if use is None:  # the key was spent meanwhile: this spend charges nothing
                 _give_back_one_credit(account_id, now=now)
-                entry = _earlier_entry(account_id=account_id, key=key)
-    # Everything below runs after the block: not a moment longer under the row lock, and
-    # an exception inside the block would spoil the caller's transaction (and roll back
-    # the refusal's empty_until when spend() is its own transaction).
-    if new_entry_id is not None:
-        use = _new_use(new_entry_id, account_id=account_id, now=now, key=key, note=note)
-        # For watch_low_balance(), which the run service calls next, still in the lock.
-        return Spent(use, balance_after, alert_below, False)
-    if entry is None:
-        raise OutOfCredits(next_return_at)
-    if entry.kind != Kind.USE:
-        raise ValueError(f"The key {entry.key!r} belongs to a {entry.kind} entry, not a use.")
-    return Spent(entry, None, None, True)
+                earlier_id = _earlier_id(account_id, key)
+        else:
+            # Not admitted at once: a balance to catch up (counted_until has passed), no
+            # account yet, or nothing to spend.
+            account, now = _lock_account(user_id=user.pk)
+            earlier_id = _earlier_id(account.pk, key)
+            admit = earlier_id is None and account.balance >= 1
+            if admit:
+                _count(account, amount=-1, expires_at=now + replenish_period(), now=now)
+                balance_after, alert_below = account.balance, _alert_threshold(account, now=now)
+            elif earlier_id is None:
+                account.empty_until = next_return_at = _next_return(account, now=now)
+            account.save(update_fields=["balance", "counted_until", "empty_until"])
+            if admit:
+                use = Entry.objects.create(**_use_of(account.pk, now=now, key=key, note=note))
+    # Below runs after the block: not a moment longer under the row lock, and an
+    # exception inside the block would spoil the caller's transaction (and roll back the
+    # refusal's empty_until when spend() is its own transaction).
+    if use is not None:
+        return Spent(entry=use, balance_after=balance_after, alert_below=alert_below, replayed=False)
+    if earlier_id is not None:
+        return _replayed(user, earlier_id)
+    raise OutOfCredits(next_return_at)
 
 
-# The admission's two statements, each written once. _admit sends them one after the
-# other on SQLite and as one statement on PostgreSQL; the slow path sends the INSERT alone.
-#
-# Take one credit off a caught-up row that has one (the row lock is taken only when it
-# does), returning what the low-balance alert needs, so a run that crosses no threshold
-# costs no query more: the allowance only for the default threshold, a few entries by
-# credits_entry_live_idx. (COALESCE, not IS NULL: SQLite 3.40 says a NULL column IS NULL
-# is false inside RETURNING.) Parameters: _take_params.
-_TAKE_ONE_CREDIT = (
-    "UPDATE credits_creditaccount SET balance = balance - 1,"
-    " counted_until = CASE WHEN counted_until IS NULL OR counted_until > %s THEN %s ELSE counted_until END"
-    " WHERE user_id = %s AND balance >= 1 AND (counted_until IS NULL OR counted_until > %s)"
-    " RETURNING id, balance, low_balance_alerts, low_balance_threshold,"
-    " CASE WHEN low_balance_alerts AND COALESCE(low_balance_threshold, -1) < 0 THEN"
-    " (SELECT COALESCE(SUM(e.amount), 0) FROM credits_entry e WHERE e.account_id = credits_creditaccount.id"
-    " AND e.expires_at IS NULL AND e.kind = 'allowance') END AS allowance"
-)
-# Write the use: its columns, and its values after the account's id (_use_params). Keep
-# them in step with Entry (and _new_use): a new NOT NULL column without a database default
-# needs its value here. The conflict named is the key's (credits_entry_unique_key_per_account,
-# a partial index): PostgreSQL then checks that index alone, and any other violation still
-# raises.
-_INSERT_USE_INTO = "INSERT INTO credits_entry (account_id, created_at, amount, kind, expires_at, key, note, cause)"
-_USE_VALUES_AFTER_ACCOUNT = "%s, -1, 'use', %s, %s, %s, 'run'"
-_ON_KEY_CONFLICT = " ON CONFLICT (account_id, key) WHERE key IS NOT NULL DO NOTHING RETURNING id"
-
-_INSERT_USE = f"{_INSERT_USE_INTO} VALUES (%s, {_USE_VALUES_AFTER_ACCOUNT}){_ON_KEY_CONFLICT}"
-# PostgreSQL only: the same UPDATE, and the same INSERT fed by its row (none when it admits
-# nothing). `written` is NULL when the key was already used. A data-modifying CTE runs
-# once, to completion, whether or not the outer SELECT reads it.
-_ADMIT_IN_ONE_STATEMENT = (
-    f"WITH taken AS ({_TAKE_ONE_CREDIT}),"
-    f" written AS ({_INSERT_USE_INTO} SELECT taken.id, {_USE_VALUES_AFTER_ACCOUNT} FROM taken{_ON_KEY_CONFLICT})"
-    " SELECT taken.id, taken.balance, taken.low_balance_alerts, taken.low_balance_threshold, taken.allowance,"
-    " (SELECT id FROM written) FROM taken"
-)
+def _use_of(account_id, *, now, key, note):
+    """The fields of a new use."""
+    return {
+        "account_id": account_id,
+        "created_at": now,
+        "kind": Kind.USE,
+        "amount": -1,
+        "expires_at": now + replenish_period(),
+        "key": key,
+        "note": note,
+        "cause": Entry.Cause.RUN,
+    }
 
 
-def _take_params(user_id, now):
-    adapt = connection.ops.adapt_datetimefield_value
-    expires_at = adapt(now + replenish_period())
-    return [expires_at, expires_at, user_id, adapt(now)]
+def _read_without_lock(user_id, key):
+    """(account id, "empty until" hint, id of an earlier entry with `key`), unlocked;
+    Nones when the user has no account yet. The key's entry is joined by the unique
+    (account, key) index."""
+    accounts = CreditAccount.objects.filter(user_id=user_id)
+    if key is None:
+        row = accounts.values_list("pk", "empty_until").first()
+        return (*row, None) if row else (None, None, None)
+    earlier = FilteredRelation("entries", condition=Q(entries__key=key))
+    row = accounts.annotate(earlier=earlier).values_list("pk", "empty_until", "earlier__pk").first()
+    return row or (None, None, None)
 
 
-def _use_params(now, key, note):
-    adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(now), adapt(now + replenish_period()), key, note]
+def _admit(account_id, *, now, key, note):
+    """The admission: take one credit off the account row if it is caught up and has
+    one (the row lock is taken only then) and write the use. Returns None when it took
+    nothing (nothing written, nothing locked); else (the balance after, the low-balance
+    threshold or None, the use, or None when `key` was already used on this account).
 
-
-def _admit(cursor, user_id, *, now, key, note):
-    """The admission: take one credit and write the use. Returns (the account's id, its
-    balance after, its low-balance threshold or None, the new use's id or None when `key`
-    was already used on this account) if the row had a credit (the row now locked), else
-    four Nones (nothing written, nothing locked).
-
-    The row must be caught up (counted_until later than now) for its balance to be the
-    truth; PostgreSQL does not wait on a locked row that its snapshot already refuses.
-
-    PostgreSQL gets the UPDATE and the INSERT as one statement (a data-modifying CTE), so
-    a spend holds the row lock across one client round trip (that statement's answer,
-    then COMMIT) instead of two (the UPDATE's answer, the INSERT, then COMMIT): on one
-    hot account at 64 threads, 0.87-0.94x the anchor's admitted spends/s (a bare UPDATE +
-    INSERT) against 0.75-0.83x with two statements (bench/run.py, bench/README.md).
+    The ledger's one hand-written statement, for what the ORM cannot say (an UPDATE
+    that returns the row it changed; an INSERT that skips a key conflict and returns the
+    new id) on the path of every run. Built by the ORM (a conditional update(), a read
+    of the row under the lock, then Entry.objects.create) it cost a run XXX.
+    PostgreSQL gets the UPDATE and the INSERT as one statement (a data-modifying CTE),
+    so the row lock is held across one client round trip instead of two (bench/README.md);
     SQLite has no data-modifying CTEs, and IMMEDIATE transactions serialise its writers
-    anyway: it gets the two statements.
+    anyway: it gets the two, one after the other. The INSERT's columns are the model's
+    (_meta), its values prepared by each field as save() would; the conflict named is
+    the key's (credits_entry_unique_key_per_account, a partial index), so any other
+    violation still raises.
     """
-    if connection.vendor == "postgresql":
-        cursor.execute(_ADMIT_IN_ONE_STATEMENT, [*_take_params(user_id, now), *_use_params(now, key, note)])
-        row = cursor.fetchone()
-        if row is None:
-            return None, None, None, None
-        *taken, new_entry_id = row
-        return *_taken(*taken), new_entry_id
-    cursor.execute(_TAKE_ONE_CREDIT, _take_params(user_id, now))
-    row = cursor.fetchone()
-    if row is None:
-        return None, None, None, None
-    account_id, balance_after, alert_below = _taken(*row)
-    return account_id, balance_after, alert_below, _insert_use(cursor, account_id, now=now, key=key, note=note)
+    use = Entry(**_use_of(account_id, now=now, key=key, note=note))
+    fields, values = [], []
+    for field in Entry._meta.concrete_fields:
+        value = field.pre_save(use, add=True)
+        if not field.primary_key and not hasattr(value, "resolve_expression"):  # a db_default fills it
+            fields.append(field)
+            values.append(field.get_db_prep_save(value, connection))
+    adapt = connection.ops.adapt_datetimefield_value
+    allowance = Allowance.SQL_TEMPLATE.format(pk=f"{_ACCOUNTS}.id", at="%s")
+    take = (
+        f"UPDATE {_ACCOUNTS} SET balance = balance - 1,"
+        " counted_until = CASE WHEN counted_until IS NULL OR counted_until > %s THEN %s ELSE counted_until END"
+        " WHERE id = %s AND balance >= 1 AND (counted_until IS NULL OR counted_until > %s)"
+        f" RETURNING id, balance, low_balance_alerts, low_balance_threshold, {allowance} AS allowance"
+    )
+    take_params = [adapt(use.expires_at), adapt(use.expires_at), account_id, adapt(now), adapt(now)]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    on_key_conflict = " ON CONFLICT (account_id, key) WHERE key IS NOT NULL DO NOTHING RETURNING id"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The INSERT is fed by the UPDATE's row (none when it took nothing); a
+            # data-modifying CTE runs once, to completion, whether or not it is read.
+            feed = ", ".join("taken.id" if field.attname == "account_id" else "%s" for field in fields)
+            cursor.execute(
+                f"WITH taken AS ({take}),"
+                f" written AS (INSERT INTO {_ENTRIES} ({columns}) SELECT {feed} FROM taken{on_key_conflict})"
+                " SELECT balance, low_balance_alerts, low_balance_threshold, allowance, (SELECT id FROM written)"
+                " FROM taken",
+                [*take_params, *[v for f, v in zip(fields, values, strict=True) if f.attname != "account_id"]],
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            *taken, use.pk = row
+        else:
+            cursor.execute(take, take_params)
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            _, *taken = row
+            placeholders = ", ".join(["%s"] * len(fields))
+            cursor.execute(f"INSERT INTO {_ENTRIES} ({columns}) VALUES ({placeholders}){on_key_conflict}", values)
+            written = cursor.fetchone()
+            use.pk = written[0] if written else None
+    balance_after, on, custom, allowance_now = taken
+    if use.pk is None:
+        return balance_after, None, None
+    use._state.adding, use._state.db = False, connection.alias
+    return balance_after, _threshold(on=on, custom=custom, allowance=allowance_now), use
 
 
-def _taken(account_id, balance, on, custom, allowance):
-    """(the account's id, its balance after, its low-balance threshold or None), from the
-    row the UPDATE returned."""
-    return account_id, balance, _threshold(on=on, custom=custom, allowance=allowance)
+_ACCOUNTS, _ENTRIES = CreditAccount._meta.db_table, Entry._meta.db_table
 
 
-def _alert_threshold(account):
+def _earlier_id(account_id, key):
+    """The id of the account's entry with `key` (None: none, or no key)."""
+    if key is None:
+        return None
+    return Entry.objects.filter(account_id=account_id, key=key).values_list("pk", flat=True).first()
+
+
+def _alert_threshold(account, *, now):
     """The locked account's low-balance threshold (None: off)."""
     allowance = None
     if account.low_balance_alerts and account.low_balance_threshold is None:
-        allowance = Entry.objects.filter(account=account, kind=Kind.ALLOWANCE).aggregate(total=Sum("amount"))["total"]
+        allowance = CreditAccount.objects.filter(pk=account.pk).with_allowance(now).values_list("allowance_at").get()[0]
     return _threshold(on=account.low_balance_alerts, custom=account.low_balance_threshold, allowance=allowance)
 
 
-def _insert_use(cursor, account_id, *, now, key, note):
-    """Write the use; its id, or None when `key` was already used on this account.
-
-    Raw SQL because the ORM's insert cannot both skip a conflict and return the new id;
-    the same text runs on PostgreSQL and SQLite (3.35+).
-    """
-    cursor.execute(_INSERT_USE, [account_id, *_use_params(now, key, note)])
-    row = cursor.fetchone()
-    return row[0] if row else None
-
-
-def _new_use(pk, *, account_id, now, key, note):
-    """The instance of the use the admission or _insert_use wrote, as the database holds it."""
-    use = Entry(
-        pk=pk,
-        account_id=account_id,
-        created_at=now,
-        kind=Kind.USE,
-        amount=-1,
-        expires_at=now + replenish_period(),
-        key=key,
-        note=note,
-        cause=Entry.Cause.RUN,
-    )
-    use._state.adding = False
-    use._state.db = connection.alias
-    use.replayed = False
-    return use
-
-
 def _give_back_one_credit(account_id, *, now):
-    """Undo the admission's decrement when no use was written; counted_until is
-    recomputed, since the decrement may have lowered it to the unwritten use's expiry."""
+    """Undo _take_one_credit when no use was written; counted_until is recomputed, since
+    the decrement may have lowered it to the unwritten use's expiry."""
     first_expiry = Entry.objects.filter(account_id=account_id, expires_at__gt=now).order_by("expires_at")
     CreditAccount.objects.filter(pk=account_id).update(
         balance=F("balance") + 1, counted_until=Subquery(first_expiry.values("expires_at")[:1])
     )
 
 
-def _earlier_entry(**lookup):
-    """The entry a retried key was first spent on, marked as such."""
-    entry = Entry.objects.get(**lookup)
-    entry.replayed = True
-    return entry
-
-
-def _read_without_lock(cursor, user_id, key):
-    """(account id, "empty until" hint, id of an earlier entry with `key`), unlocked.
-
-    Plain SQL: built by the ORM this query cost four times its round trip (1.1 ms
-    against 0.25 ms on PostgreSQL), and every refusal of an empty payer pays it.
-    `key = NULL` is never true, so an unkeyed spend finds no earlier entry.
-    """
-    cursor.execute(
-        "SELECT a.id, a.empty_until,"
-        " (SELECT e.id FROM credits_entry e WHERE e.account_id = a.id AND e.key = %s)"
-        " FROM credits_creditaccount a WHERE a.user_id = %s",
-        [key, user_id],
-    )
-    row = cursor.fetchone()
-    if row is None:
-        return None, None, None
-    account_id, empty_until, earlier_id = row
-    if empty_until is not None and timezone.is_naive(empty_until):
-        empty_until = timezone.make_aware(empty_until, UTC)  # SQLite hands back the UTC it stores
-    return account_id, empty_until, earlier_id
+def _replayed(user, entry_id):
+    """The Spent of a key spent before: that use, and the balance now."""
+    entry = Entry.objects.get(pk=entry_id)
+    if entry.kind != Kind.USE:
+        raise ValueError(f"The key {entry.key!r} belongs to a {entry.kind} entry, not a use.")
+    return Spent(entry=entry, balance_after=selectors.balance(user), alert_below=None, replayed=True)
 
 
 def _next_return(account, *, now):
@@ -340,17 +310,19 @@ def _lock_account(*, user_id=None, pk=None):
 
 
 def _catch_up(account, *, now):
-    """Take the entries that expired since counted_until off the running balance.
-
-    Two range scans of credits_entry_live_idx: the entries that expired, and the first
-    expiry still ahead. Entries expiring at exactly `now` no longer count.
-    """
+    """Take the entries that expired since counted_until off the running balance (the
+    balance rule, CreditAccountQuerySet.with_balance), and move counted_until to the
+    first expiry still ahead: one read, two range scans of credits_entry_live_idx."""
     if account.counted_until is None or account.counted_until > now:
         return
-    entries = Entry.objects.filter(account_id=account.pk).order_by()
-    expired = entries.filter(expires_at__gte=account.counted_until, expires_at__lte=now)
-    account.balance -= expired.aggregate(total=Sum("amount"))["total"] or 0
-    account.counted_until = entries.filter(expires_at__gt=now).aggregate(first=Min("expires_at"))["first"]
+    first_expiry = Entry.objects.filter(account=OuterRef("pk"), expires_at__gt=now).order_by("expires_at")
+    account.balance, account.counted_until = (
+        CreditAccount.objects.filter(pk=account.pk)
+        .with_balance(now)
+        .annotate(first_expiry=Subquery(first_expiry.values("expires_at")[:1]))
+        .values_list("balance_at", "first_expiry")
+        .get()
+    )
 
 
 def _count(account, *, amount, expires_at, now):
@@ -507,12 +479,7 @@ def set_allowance(user, amount, *, reason, cause=Entry.Cause.PLAN, cause_ref="",
     reason = _require_reason(reason)
     with transaction.atomic():
         account, now = _lock_account(user_id=user.pk)
-        current = (
-            Entry.objects.filter(account=account, kind=Kind.ALLOWANCE, staff__isnull=True).aggregate(
-                total=Sum("amount")
-            )["total"]
-            or 0
-        )
+        current = Entry.objects.filter(account=account, kind=Kind.ALLOWANCE, staff__isnull=True).total()
         delta = amount - current
         if delta == 0:
             return None
@@ -556,22 +523,61 @@ def adjust_allowance(user, delta, *, reason, staff, cause=Entry.Cause.STAFF, cau
     return entry
 
 
+class StaffLimitExceeded(Exception):
+    """A staff member who is not a superuser asked to move more credits than they may."""
+
+
+def check_staff_limits(staff, credits_each, *, users=1):
+    """Staff who are not superusers move at most STAFF_CREDIT_CEILING credits a time,
+    and at most STAFF_CREDIT_DAILY_TOTAL in 24 hours (each user of an action counts;
+    grants, deductions and allowance changes alike, by their size). Raises
+    StaffLimitExceeded. Unlocked, it is the form's friendly check; act_as_staff() makes
+    it hold."""
+    if staff.is_superuser:
+        return
+    ceiling = settings.STAFF_CREDIT_CEILING
+    if credits_each > ceiling:
+        raise StaffLimitExceeded(f"Above your ceiling of {ceiling} credits a time: ask a superuser.")
+    daily = settings.STAFF_CREDIT_DAILY_TOTAL
+    moved = selectors.credits_moved_by(staff, since=timezone.now() - timedelta(days=1))
+    if moved + credits_each * users > daily:
+        raise StaffLimitExceeded(
+            f"Above your total of {daily} credits a day ({moved} in the last 24 hours): ask a superuser."
+        )
+
+
+def act_as_staff(staff, users, *, credits_each, write):
+    """Call write(user) for each of `users` on behalf of `staff`, who moves `credits_each`
+    credits for each (0: an action the limits do not count), and return what each call
+    returned; all or nothing is written.
+
+    The limits (check_staff_limits) are checked and the writes made in one transaction
+    that holds a lock on the staff member's own user row: parallel requests of one staff
+    member queue there, each counting what the ones before it wrote, so the day's total
+    holds however many arrive at once.
+    """
+    with transaction.atomic():
+        if credits_each and not staff.is_superuser:
+            get_user_model().objects.select_for_update().filter(pk=staff.pk).values_list("pk").get()
+            check_staff_limits(staff, credits_each, users=len(users))
+        return [write(user) for user in users]
+
+
 def watch_low_balance(user, *, spent, about="", page="/account/"):
-    """After a spend, inside the caller's transaction (the account row still locked by
-    it): when that spend took the balance below the user's alert threshold, record the
-    crossing and queue its one email. No query when nothing crossed: spend() returned the
-    balance after it and the threshold (`entry.balance_after`, `entry.alert_below`).
+    """After a spend (`spent`, what spend() returned), inside the caller's transaction
+    (the account row still locked by it): when that spend took the balance below the
+    user's alert threshold, record the crossing and queue its one email. No query when
+    nothing crossed, nor for a replay (it charged nothing).
 
     `about` says what spent the credit ("your embed of “Tool”"), `page` where to look."""
-    entry = spent.entry
-    if not _crossed(spent.alert_below, after=spent.balance_after, change=entry.amount):
+    if spent.replayed or not _crossed(spent.alert_below, after=spent.balance_after, change=spent.entry.amount):
         return None
     return _alert(
-        entry.account_id,
+        spent.entry.account_id,
         user=user,
         after=spent.balance_after,
         threshold=spent.alert_below,
-        entry=entry,
+        entry=spent.entry,
         about=about,
         page=page,
         now=timezone.now(),
@@ -594,7 +600,7 @@ def _watch(account, *, user, after, change, entry, now, about="", page="/account
     do not alert: billing tells the user of those in an email of its own.)"""
     if change >= 0 or not account.low_balance_alerts:
         return None
-    threshold = _alert_threshold(account)
+    threshold = _alert_threshold(account, now=now)
     if not _crossed(threshold, after=after, change=change):
         return None
     return _alert(account.pk, user=user, after=after, threshold=threshold, entry=entry, about=about, page=page, now=now)

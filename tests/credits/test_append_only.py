@@ -9,7 +9,7 @@ from credits.models import Entry, LedgerError
 
 @pytest.fixture
 def entry(user):
-    return services.spend(user, key="k1")
+    return services.spend(user, key="k1").entry
 
 
 def test_entries_cannot_be_updated_through_the_model(entry):

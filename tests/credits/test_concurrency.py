@@ -81,8 +81,8 @@ def test_idempotency_64_threads_spending_one_key_inside_their_own_transactions_c
 
     def attempt(i):
         with transaction.atomic():  # as the run service calls it
-            entry = services.spend(payer, key="double-click")
-            return entry.pk, entry.replayed
+            spent = services.spend(payer, key="double-click")
+            return spent.entry.pk, spent.replayed
 
     results, errors = run_in_threads(64, attempt)
     assert errors == []
@@ -94,7 +94,7 @@ def test_idempotency_64_threads_spending_one_key_inside_their_own_transactions_c
 def test_idempotency_20_threads_with_one_shared_key_make_exactly_one_use(make_user):
     payer = make_user()
 
-    results, errors = run_in_threads(20, lambda i: services.spend(payer, key="double-click").pk)
+    results, errors = run_in_threads(20, lambda i: services.spend(payer, key="double-click").entry.pk)
     assert errors == []
     assert len(set(results)) == 1
     assert Entry.objects.filter(account__user=payer, kind="use").count() == 1
@@ -149,19 +149,20 @@ def test_idempotency_a_retry_that_raced_the_first_past_the_unlocked_read_gives_i
         wait_until_blocked(retry["pid"], by=backend_pid())
     thread.join(timeout=60)
     assert "error" not in retry, retry["error"]
-    # The unlocked read, the admission (one statement), the give-back, the earlier entry.
-    assert retry["sent"] == ["SELECT", "BEGIN", "WITH", "UPDATE", "SELECT", "COMMIT"]
+    # The unlocked read; the admission (one statement, its INSERT skipped), the give-back,
+    # the earlier entry's id; then that entry and the balance now.
+    assert retry["sent"] == ["SELECT", "BEGIN", "WITH", "UPDATE", "SELECT", "COMMIT", "SELECT", "SELECT"]
     again = retry["entry"]
-    assert again.replayed is True and again.pk == first.pk
+    assert again.replayed is True and again.entry.pk == first.entry.pk
     assert Entry.objects.filter(account__user=payer, kind="use").count() == 1
     account = CreditAccount.objects.get(user=payer)
-    assert (account.balance, account.counted_until) == (FREE.allowance - 1, first.expires_at)
+    assert (account.balance, account.counted_until) == (FREE.allowance - 1, first.entry.expires_at)
     assert selectors.balance(payer) == FREE.allowance - 1
 
 
 def test_refund_20_threads_refunding_one_use_refund_it_once(make_user):
     payer = make_user()
-    use = services.spend(payer, key="failed-run")
+    use = services.spend(payer, key="failed-run").entry
 
     def attempt(i):
         try:

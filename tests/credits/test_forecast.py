@@ -50,7 +50,7 @@ def test_a_grant_that_expires_between_two_returns(clock, person):
 def test_a_deduction_comes_back_like_uses_and_a_refunded_use_comes_back_as_nothing(clock, person):
     services.deduct(person, 10, reason="chargeback")
     clock.shift(DAY)
-    refunded = services.spend(person)
+    refunded = services.spend(person).entry
     services.refund(refunded)
     services.spend(person)
     assert selectors.balance(person) == 14
@@ -64,7 +64,7 @@ def spend_one_a_day_for_a_week(clock, user):
     clock.move_to(START - 6 * DAY)
     uses = []
     for _ in range(7):
-        uses.append(services.spend(user))
+        uses.append(services.spend(user).entry)
         clock.shift(DAY)
     clock.move_to(START)
     return uses

@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accounts.models import User
 from accounts.plans import FREE
 from credits import selectors, services
 from credits.models import CreditAccount
@@ -87,12 +88,15 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
                 key = None if op[1] is None else f"k{op[1]}"
                 if key in model.keys:
                     again = services.spend(user, key=key)
-                    assert again.pk == model.keys[key] and again.replayed is True
+                    assert again.entry.pk == model.keys[key] and again.replayed is True
+                    assert again.balance_after == model.balance()
                 elif model.balance() >= 1:
-                    entry = services.spend(user, key=key)
-                    assert entry.replayed is False
+                    spent = services.spend(user, key=key)
+                    entry = spent.entry
+                    assert spent.replayed is False
                     model.entries.append((-1, model.now, model.now + REPLENISH))
                     model.uses.append([model.now + REPLENISH, False])
+                    assert spent.balance_after == model.balance()
                     real_uses.append(entry)
                     if key:
                         model.keys[key] = entry.pk
@@ -124,10 +128,23 @@ def test_balance_always_equals_the_model_of_the_rules_and_no_spend_passes_at_0(h
                 clock.shift(timedelta(seconds=op[1]))
                 model.now += timedelta(seconds=op[1])
 
-            assert selectors.balance(user) == model.balance()
+            assert_every_reader_agrees_with_the_model(user, model)
             assert_running_balance_matches(CreditAccount.objects.get(user=user), model)
-            assert selectors.available(user) == max(0, model.balance())
-        assert selectors.allowance(user) == model.plan
+        assert selectors.balance_history(user, days=40) == [
+            (moment, model.balance(moment)) for moment, _ in selectors.balance_history(user, days=40)
+        ]
+
+
+def assert_every_reader_agrees_with_the_model(user, model):
+    """The balance and the allowance as the selectors, the admin's user list and the
+    run page read them: one expression each, so one answer."""
+    assert selectors.balance(user) == model.balance()
+    assert selectors.balance(user, at=model.now) == model.balance()
+    assert selectors.available(user) == max(0, model.balance())
+    assert selectors.spending_status(user).balance == model.balance()
+    assert selectors.allowance(user) == model.plan
+    listed = selectors.annotate_credits(User.objects.filter(pk=user.pk)).get()
+    assert (listed.credit_balance, listed.credit_allowance) == (model.balance(), model.plan)
 
 
 def assert_running_balance_matches(account, model):

@@ -16,7 +16,7 @@ REPLENISH = timedelta(days=django_settings.CREDIT_REPLENISH_DAYS)
 
 
 def test_one_credit_per_spend(person):
-    entry = services.spend(person, key="run-1")
+    entry = services.spend(person, key="run-1").entry
     assert entry.amount == -1 and entry.kind == Entry.Kind.USE
     assert selectors.balance(person) == FREE.allowance - 1
 
@@ -71,17 +71,17 @@ def test_empty_payer_can_spend_again_when_a_credit_returns(person, clock):
     with pytest.raises(services.OutOfCredits):
         services.spend(person)
     clock.shift(REPLENISH)
-    assert services.spend(person).amount == -1
+    assert services.spend(person).entry.amount == -1
 
 
 def test_refund_returns_the_credit_at_once(person):
-    use = services.spend(person, key="run-9")
+    use = services.spend(person, key="run-9").entry
     services.refund(use)
     assert selectors.balance(person) == FREE.allowance
 
 
 def test_refund_pair_vanishes_together_when_the_use_expires(person, clock):
-    use = services.spend(person)
+    use = services.spend(person).entry
     refund = services.refund(use)
     assert refund.expires_at == use.expires_at
     clock.shift(REPLENISH)
@@ -89,7 +89,7 @@ def test_refund_pair_vanishes_together_when_the_use_expires(person, clock):
 
 
 def test_refund_of_the_same_use_twice_is_refused(person):
-    use = services.spend(person)
+    use = services.spend(person).entry
     services.refund(use)
     with pytest.raises(services.AlreadyRefunded):
         services.refund(use)
@@ -102,7 +102,7 @@ def test_refund_makes_a_refused_payer_able_to_spend_at_once(person):
     with pytest.raises(services.OutOfCredits):
         services.spend(person)
     services.refund(last)
-    assert services.spend(person).amount == -1
+    assert services.spend(person).entry.amount == -1
 
 
 def test_only_a_use_can_be_refunded(person):
@@ -114,16 +114,16 @@ def test_only_a_use_can_be_refunded(person):
 def test_idempotency_same_key_spends_once(person):
     first = services.spend(person, key="submission-abc")
     again = services.spend(person, key="submission-abc")
-    assert again.pk == first.pk
+    assert again.entry.pk == first.entry.pk and again.replayed
     assert selectors.balance(person) == FREE.allowance - 1
 
 
 def test_idempotency_same_key_returns_first_entry_even_when_now_empty(person):
-    first = services.spend(person, key="last-one")
+    first = services.spend(person, key="last-one").entry
     spend_all(person)
     with pytest.raises(services.OutOfCredits):
         services.spend(person, key="new")
-    assert services.spend(person, key="last-one").pk == first.pk
+    assert services.spend(person, key="last-one").entry.pk == first.pk
 
 
 def test_idempotency_keys_are_per_account(person, make_user):
@@ -165,7 +165,7 @@ def test_allowance_increase_lets_a_refused_payer_spend(person):
     with pytest.raises(services.OutOfCredits):
         services.spend(person)
     services.set_allowance(person, FREE.allowance + PACK_100.allowance, reason="Extra 100")
-    assert services.spend(person).amount == -1
+    assert services.spend(person).entry.amount == -1
 
 
 def test_balance_at_a_past_time_ignores_later_entries(person, clock):
@@ -212,7 +212,7 @@ def test_bonus_grants_deduction_counts_like_uses_for_30_days(person, clock):
 def test_returns_schedule_groups_upcoming_returns_by_day(person, clock):
     services.spend(person)
     services.spend(person)
-    refunded = services.spend(person)
+    refunded = services.spend(person).entry
     services.refund(refunded)
     clock.shift(timedelta(days=2))
     services.spend(person)

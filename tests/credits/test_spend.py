@@ -31,7 +31,8 @@ def test_idempotency_a_retried_key_returns_the_earlier_entry_marked_replayed_and
     first = services.spend(person, key="submission-1")
     again = services.spend(person, key="submission-1")
     assert first.replayed is False
-    assert again.replayed is True and again.pk == first.pk
+    assert again.replayed is True and again.entry.pk == first.entry.pk
+    assert again.balance_after == 24 and again.alert_below is None
     assert Entry.objects.filter(kind=Entry.Kind.USE).count() == 1
     assert selectors.balance(person) == 24 and account_of(person).balance == 24
 
@@ -41,7 +42,7 @@ def test_idempotency_a_retried_key_inside_a_callers_transaction_replays_without_
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
         again = services.spend(person, key="submission-1")
         assert selectors.balance(person) == 24  # the caller's transaction is still usable
-    assert again.replayed is True and again.pk == first.pk
+    assert again.replayed is True and again.entry.pk == first.entry.pk
     assert not any("SAVEPOINT" in sql.upper() for sql in statements(captured))
     assert selectors.balance(person) == 24 and account_of(person).balance == 24
 
@@ -51,13 +52,16 @@ def test_idempotency_a_retry_keeps_counted_until_at_the_earliest_counted_expiry(
     first = services.spend(person, key="submission-1")
     clock.shift(timedelta(hours=1))
     services.spend(person, key="submission-1")
-    assert account_of(person).counted_until == first.expires_at
+    assert account_of(person).counted_until == first.entry.expires_at
 
 
 def test_a_new_use_is_marked_not_replayed_and_mirrors_the_stored_row(person):
-    entry = services.spend(person, key="run-1", note="run of haiku")
+    spent = services.spend(person, key="run-1", note="run of haiku")
+    entry = spent.entry
     stored = Entry.objects.get(pk=entry.pk)
-    assert entry.replayed is False
+    assert spent.replayed is False
+    # The balance after it, and the default threshold: 20 % of the Free allowance of 25.
+    assert (spent.balance_after, spent.alert_below) == (24, 5)
     fields = ["account_id", "created_at", "amount", "kind", "expires_at", "key", "note", "refund_of_id", "staff_id"]
     assert [getattr(entry, f) for f in fields] == [getattr(stored, f) for f in fields]
     assert stored.expires_at == START + REPLENISH
@@ -93,16 +97,26 @@ def test_an_admission_with_a_key_used_since_the_unlocked_read_takes_the_credit_a
     """The admission alone, sent with a key the account has already used (as a retry that
     raced the first finds it): it takes the credit and reports no new use, which spend()
     then gives back (tests/credits/test_concurrency.py races two spends through it)."""
-    first = services.spend(person, key="submission-1")
+    first = services.spend(person, key="submission-1").entry
     with transaction.atomic():
-        with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
-            account_id, balance_after, _, new_entry_id = services._admit(
-                cursor, person.pk, now=timezone.now(), key="submission-1", note=""
-            )
+        with CaptureQueriesContext(connection) as captured:
+            admitted = services._admit(first.account_id, now=timezone.now(), key="submission-1", note="")
         assert first_words(captured) == ADMISSION, captured.captured_queries
-        assert (account_id, balance_after, new_entry_id) == (first.account_id, 23, None)
+        assert admitted == (23, None, None)
         assert account_of(person).balance == 23
         assert list(Entry.objects.filter(kind=Entry.Kind.USE).values_list("pk", flat=True)) == [first.pk]
+
+
+def test_the_use_the_admission_writes_mirrors_the_stored_row_in_every_field(person):
+    services.spend(person, key="warm-up")  # the first spend of an account may catch up
+    account_id = account_of(person).pk
+    with transaction.atomic():
+        balance_after, alert_below, use = services._admit(account_id, now=timezone.now(), key="run-1", note="haiku")
+    stored = Entry.objects.get(pk=use.pk)
+    assert (balance_after, alert_below) == (23, 5)
+    for field in Entry._meta.concrete_fields:
+        assert getattr(use, field.attname) == getattr(stored, field.attname), field.name
+    assert not use._state.adding
 
 
 def test_a_payer_known_to_be_empty_is_refused_without_the_lock(person):
@@ -131,14 +145,14 @@ def test_a_refusal_inside_a_callers_transaction_leaves_it_usable(person):
 
 def test_a_use_expiring_makes_the_next_spend_admit_again(person, clock):
     services.set_allowance(person, 1, reason="one credit")
-    use = services.spend(person)
+    use = services.spend(person).entry
     clock.shift(REPLENISH)  # the use expires: counted_until has passed, nothing refused
     assert account_of(person).empty_until is None
     again = services.spend(person)
     account = account_of(person)
     assert again.replayed is False
-    assert (account.balance, account.counted_until) == (0, again.expires_at)
-    assert use.expires_at < again.expires_at
+    assert (account.balance, account.counted_until) == (0, again.entry.expires_at)
+    assert use.expires_at < again.entry.expires_at
 
 
 def test_an_expired_bonus_stops_counting_for_the_next_spend(person, clock):
@@ -166,7 +180,7 @@ def test_balance_reads_the_row_and_never_writes_it(person, clock):
 
 
 def test_a_refund_of_an_already_expired_use_never_counts(person, clock):
-    use = services.spend(person)
+    use = services.spend(person).entry
     clock.shift(REPLENISH + timedelta(days=1))
     services.refund(use)
     assert selectors.balance(person) == 25

@@ -9,9 +9,9 @@ from pickaxes import services
 from tests.pickaxes.conftest import sse_events, submission_key
 from tests.pickaxes.factories import PickaxeFactory, open_run
 
-# the pickaxe, its fields, the session, the user | the own key's read, the spend (see
+# the pickaxe, its fields, the session, the user | the spend (see
 # credits.services.spend), the Run | the end of the run, the balance shown with it
-QUERIES_PER_SITE_RUN = 9 if connection.vendor == "postgresql" else 11
+QUERIES_PER_SITE_RUN = 9 if connection.vendor == "postgresql" else 10
 
 
 def statements(queries):
