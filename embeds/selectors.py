@@ -8,7 +8,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, hash_secret
+from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, hash_secret
 from pickaxes import charts
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.models import Pickaxe, Run
@@ -41,6 +41,25 @@ def refused_by_reason(embed, *, days=30, now=None):
     rows = embed.refused.filter(day__gte=first).values("reason").annotate(refused=Sum("count"))
     counts = {row["reason"]: row["refused"] for row in rows}
     return [(reason, label, counts.get(reason, 0)) for reason, label in RefusedRuns.Reason.choices]
+
+
+def embed_of_retired_token(token):
+    """The embed that had `token` as an old address it still remembers; else None."""
+    retired = RetiredToken.objects.select_related("embed").filter(token=token).first()
+    return retired.embed if retired else None
+
+
+def refused_hosts(embed, *, days=7, now=None, limit=20):
+    """[(host, refusals)] of the websites refused the embed in the last `days` days, the
+    most refused first: one query, at most `limit` rows."""
+    first = timezone.localdate(now or timezone.now()) - timedelta(days=days - 1)
+    rows = (
+        embed.refused_hosts.filter(day__gte=first)
+        .values("host")
+        .annotate(refusals=Sum("count"))
+        .order_by("-refusals", "host")[:limit]
+    )
+    return [(row["host"], row["refusals"]) for row in rows]
 
 
 def usage_insight(pickaxe, *, now=None):
