@@ -1,5 +1,6 @@
 """Reads for embeds and the public run API."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Count, Max, Sum
@@ -49,17 +50,30 @@ def embed_of_retired_token(token):
     return retired.embed if retired else None
 
 
+@dataclass(frozen=True)
+class RefusedSites:
+    """The websites refused the embed lately: named ones as [(host, refusals)], the most
+    refused first, and the refusals of pages that sent no address (`hidden`)."""
+
+    hosts: list
+    hidden: int = 0
+
+    def __bool__(self):
+        return bool(self.hosts or self.hidden)
+
+
 def refused_hosts(embed, *, days=7, now=None, limit=20):
-    """[(host, refusals)] of the websites refused the embed in the last `days` days, the
-    most refused first: one query, at most `limit` rows."""
+    """RefusedSites of the last `days` days: one query, at most `limit` + 1 rows."""
     first = timezone.localdate(now or timezone.now()) - timedelta(days=days - 1)
     rows = (
         embed.refused_hosts.filter(day__gte=first)
         .values("host")
         .annotate(refusals=Sum("count"))
-        .order_by("-refusals", "host")[:limit]
+        .order_by("-refusals", "host")[: limit + 1]
     )
-    return [(row["host"], row["refusals"]) for row in rows]
+    counts = [(row["host"], row["refusals"]) for row in rows]
+    hidden = sum(refusals for host, refusals in counts if not host)
+    return RefusedSites(hosts=[(host, refusals) for host, refusals in counts if host][:limit], hidden=hidden)
 
 
 def usage_insight(pickaxe, *, now=None):

@@ -72,11 +72,15 @@ MOVED = "This tool has moved. The site's owner needs to update it."
 
 
 def allow_domain(embed, host):
-    """Add `host` to the embed's allowed domains (nothing when it is allowed already)."""
+    """Add `host` to the embed's allowed domains (nothing when it is allowed already); its
+    refusals are settled, so they leave the owner's list of refused websites."""
     if host_allowed(embed, host):  # no list at all allows every site: nothing to add
         return embed
-    embed.allowed_domains = "\n".join([*embed.domains(), host.lower()])
-    embed.save(update_fields=["allowed_domains", "updated_at"])
+    host = host.lower()
+    with transaction.atomic():
+        embed.allowed_domains = "\n".join([*embed.domains(), host])
+        embed.save(update_fields=["allowed_domains", "updated_at"])
+        RefusedHost.objects.filter(embed=embed, host=host).delete()
     return embed
 
 
@@ -89,11 +93,15 @@ class BadReport(Exception):
     """A CSP report body that is not JSON of either report format."""
 
 
-def refused_hosts_in_report(body, content_type):
-    """The hosts named as refused framers in a CSP violation report body: the frame-ancestors
+def refused_hosts_in_report(body, content_type, *, own_host):
+    """The websites a CSP violation report names as refused framers: frame-ancestors
     violations only, in either format browsers send (`application/csp-report`, one object
     under "csp-report", for report-uri; `application/reports+json`, a list of reports, for
-    report-to). Raises BadReport for anything that is not such JSON."""
+    report-to). Raises BadReport for anything that is not such JSON.
+
+    Chromium's report names the framed page (ours) as blocked and the framing page only as
+    the referrer; so the host is the referrer's, else the blocked address's when it is not
+    our own; "" when the report names no other website (the page sends no referrer)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
@@ -101,24 +109,28 @@ def refused_hosts_in_report(body, content_type):
     if "reports+json" in content_type:
         if not isinstance(data, list):
             raise BadReport("a report list was expected")
-        violations = [
-            (report.get("body") or {})
+        bodies = [
+            report.get("body")
             for report in data
-            if isinstance(report, dict) and report.get("type") == "csp-violation"
+            if isinstance(report, dict)
+            and report.get("type") == "csp-violation"
+            and isinstance(report.get("body"), dict)
         ]
-        pairs = [(v.get("effectiveDirective"), v.get("blockedURL")) for v in violations if isinstance(v, dict)]
+        violations = [(b.get("effectiveDirective"), b.get("referrer"), b.get("blockedURL")) for b in bodies]
     else:
         if not isinstance(data, dict) or not isinstance(data.get("csp-report"), dict):
             raise BadReport("a csp-report object was expected")
         report = data["csp-report"]
-        directive = report.get("effective-directive") or report.get("violated-directive") or ""
-        pairs = [(directive.split(" ")[0] if isinstance(directive, str) else None, report.get("blocked-uri"))]
+        directive = report.get("effective-directive") or report.get("violated-directive")
+        directive = directive.split(" ")[0] if isinstance(directive, str) else None
+        violations = [(directive, report.get("referrer"), report.get("blocked-uri"))]
     hosts = []
-    for directive, url in pairs:
-        if directive != "frame-ancestors" or not isinstance(url, str):
+    for directive, *urls in violations:
+        if directive != "frame-ancestors":
             continue
-        host = _report_host(url)
-        if host and host not in hosts:
+        named = [_report_host(url) for url in urls if isinstance(url, str)]
+        host = next((host for host in named if host and host != own_host), "")
+        if host not in hosts:
             hosts.append(host)
     return hosts
 
@@ -135,10 +147,11 @@ def _report_host(url):
 
 
 def count_refused_host(*, embed, host):
-    """One more refusal of `host` (a website not on the allowed domains) for the owner to
-    see: counted per embed, host and day; a new host is counted only while the day has
-    fewer than REFUSED_HOSTS_PER_DAY. Hosts on the allowed domains are not counted."""
-    if not host or host_allowed(embed, host):
+    """One more refusal of `host` (a website not on the allowed domains; "" for one that
+    sent no address) for the owner to see: counted per embed, host and day; a new host is
+    counted only while the day has fewer than REFUSED_HOSTS_PER_DAY. Hosts on the allowed
+    domains are not counted (nor anything while the list is empty: every site is allowed)."""
+    if host_allowed(embed, host):
         return
     day = timezone.localdate()
     with transaction.atomic():

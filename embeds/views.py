@@ -60,16 +60,15 @@ def _set_visitor_cookie(response, visitor_id):
     )
 
 
-REPORTING_GROUP = "pickaxe-embed"
-
-
 def _frame_policy(response, embed, *, report=True):
     """Only this view may be framed, and only by the allowed domains.
 
     Browsers report a refused framing (a website not on the allowed domains) to the
-    embed's report address, for its owner to see (`report-to` with Reporting-Endpoints,
-    and `report-uri` for browsers without the Reporting API). `report=False` names no
-    address: an old address's "moved" page must not lead to the new one."""
+    embed's report address (`report-uri`), for its owner to see. Not `report-to`: with it,
+    Chromium ignores `report-uri`, and it sent no report of a refused frame through the
+    Reporting API (tests/browser/test_embed_owner.py waited 80 s). `report=False` names
+    no address: for an answer already counted, and for an old address's "moved" page,
+    which must not lead to the new one."""
     response._csp_config = {
         "frame-ancestors": services.frame_ancestors(embed),
         "default-src": ["'self'"],
@@ -80,11 +79,8 @@ def _frame_policy(response, embed, *, report=True):
         "form-action": ["'self'"],
     }
     if report:
-        # Relative: browsers resolve both against the embed's own address.
-        report_url = reverse("embed_report", args=[embed.token])
-        response._csp_config["report-uri"] = [report_url]
-        response._csp_config["report-to"] = [REPORTING_GROUP]
-        response.headers["Reporting-Endpoints"] = f'{REPORTING_GROUP}="{report_url}"'
+        # Relative: browsers resolve it against the embed's own address.
+        response._csp_config["report-uri"] = [reverse("embed_report", args=[embed.token])]
     return response
 
 
@@ -126,7 +122,8 @@ def embed(request, token):
         and not services.host_allowed(embed, parent_host)
     ):
         services.count_refused_host(embed=embed, host=parent_host)
-        return _frame_policy(HttpResponseForbidden("This tool is not available on this website."), embed)
+        refused = HttpResponseForbidden("This tool is not available on this website.")
+        return _frame_policy(refused, embed, report=False)  # counted here: no report to count it again
     if "preview" in request.GET and credit_selectors.spending_status(embed.pickaxe.owner).empty:
         # The owner's preview (the embed page's iframe) at 0 credits: what visitors get.
         return _render(request, embed, None, resting=services.RESTING)
@@ -233,7 +230,9 @@ def embed_report(request, token):
     if len(body) > REPORT_MAX_BYTES:
         return HttpResponseBadRequest("Too large.")
     try:
-        hosts = services.refused_hosts_in_report(body, request.content_type or "")
+        hosts = services.refused_hosts_in_report(
+            body, request.content_type or "", own_host=_host(f"//{request.get_host()}")
+        )
     except services.BadReport:
         return HttpResponseBadRequest("Not a CSP report.")
     embed = Embed.objects.filter(token=token).first()
