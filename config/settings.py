@@ -40,7 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "allauth",
-    "allauth.account",
+    "config.apps.SignInEmailsConfig",  # allauth.account, named apart from our accounts in the admin
     "django_tasks_db",  # the background tasks' queue, a table in this database
     "accounts",
     "credits",

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -302,6 +303,26 @@ class EntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def delete_view(self, request, object_id, extra_context=None):
+        """Staff who open an entry's delete address are told why there is none and how to
+        correct an entry, instead of a bare "not allowed"."""
+        entry = self.get_object(request, unquote(object_id))
+        if entry is None or not self.has_view_permission(request, entry):
+            return super().delete_view(request, object_id, extra_context)
+        user = entry.account.user
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Ledger entries are never deleted",
+            "opts": self.opts,
+            "entry": entry,
+            "ledger_user": user,
+            "user_url": reverse("admin:accounts_user_change", args=[user.pk]),
+            "grant_url": reverse("admin:accounts_user_credit_action", args=[user.pk, "grant"]),
+            "deduct_url": reverse("admin:accounts_user_credit_action", args=[user.pk, "deduct"]),
+            "entry_url": reverse("admin:credits_entry_change", args=[entry.pk]),
+        }
+        return TemplateResponse(request, "admin/credits/entry/never_deleted.html", context, status=403)
 
 
 @admin.register(CreditAccount)

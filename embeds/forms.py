@@ -52,6 +52,18 @@ class EmbedSettingsForm(forms.ModelForm):
         return "\n".join(dict.fromkeys(domains))
 
 
+class AllowHostForm(forms.Form):
+    """One website to add to the embed's allowed domains (from its refused hosts)."""
+
+    host = forms.CharField(max_length=253)
+
+    def clean_host(self):
+        host = self.cleaned_data["host"].strip().lower()
+        if not DOMAIN.match(host):
+            raise forms.ValidationError("Not a domain name.")
+        return host
+
+
 class ApiKeyForm(forms.Form):
     """A new API key: its name, expiry, which of the owner's pickaxes, and its limits."""
 

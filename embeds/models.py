@@ -57,6 +57,42 @@ class Embed(models.Model):
         return [line.strip().lower() for line in self.allowed_domains.splitlines() if line.strip()]
 
 
+class RetiredToken(models.Model):
+    """An address the embed had before its owner made a new one. Kept (the last few, see
+    services.RETIRED_TOKENS_KEPT) so that an old snippet still on some website says that
+    the tool has moved instead of showing a broken frame; it never runs anything."""
+
+    embed = models.ForeignKey(Embed, on_delete=models.CASCADE, related_name="retired_tokens")
+    token = models.CharField(max_length=40, unique=True)
+    retired_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-retired_at", "-id"]
+
+    def __str__(self):
+        return f"old address of {self.embed} (until {self.retired_at:%Y-%m-%d})"
+
+
+class RefusedHost(models.Model):
+    """How many times a website that is not on the embed's allowed domains tried to show
+    it, per embed, host and day: from the embed view's own refusals and from the browsers'
+    CSP reports. A counter, with a cap on the hosts counted a day (services.count_refused_host),
+    so nobody can fill the table by sending made-up reports."""
+
+    embed = models.ForeignKey(Embed, on_delete=models.CASCADE, related_name="refused_hosts")
+    host = models.CharField(max_length=253)
+    day = models.DateField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["embed", "day", "host"], name="refusedhost_one_counter_per_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.host} refused {self.count} times on {self.day} for {self.embed}"
+
+
 class EmbedRun(models.Model):
     """Who an embed run was for: the visitor's random id and a keyed hash of their address.
 

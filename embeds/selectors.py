@@ -1,5 +1,6 @@
 """Reads for embeds and the public run API."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Count, Exists, Max, OuterRef, Sum
@@ -7,7 +8,7 @@ from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, hash_secret
+from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, hash_secret
 from pickaxes import charts
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.models import Pickaxe, Run
@@ -40,6 +41,38 @@ def refused_by_reason(embed, *, days=30, now=None):
     rows = embed.refused.filter(day__gte=first).values("reason").annotate(refused=Sum("count"))
     counts = {row["reason"]: row["refused"] for row in rows}
     return [(reason, label, counts.get(reason, 0)) for reason, label in RefusedRuns.Reason.choices]
+
+
+def embed_of_retired_token(token):
+    """The embed that had `token` as an old address it still remembers; else None."""
+    retired = RetiredToken.objects.select_related("embed").filter(token=token).first()
+    return retired.embed if retired else None
+
+
+@dataclass(frozen=True)
+class RefusedSites:
+    """The websites refused the embed lately: named ones as [(host, refusals)], the most
+    refused first, and the refusals of pages that sent no address (`hidden`)."""
+
+    hosts: list
+    hidden: int = 0
+
+    def __bool__(self):
+        return bool(self.hosts or self.hidden)
+
+
+def refused_hosts(embed, *, days=7, now=None, limit=20):
+    """RefusedSites of the last `days` days: one query, at most `limit` + 1 rows."""
+    first = timezone.localdate(now or timezone.now()) - timedelta(days=days - 1)
+    rows = (
+        embed.refused_hosts.filter(day__gte=first)
+        .values("host")
+        .annotate(refusals=Sum("count"))
+        .order_by("-refusals", "host")[: limit + 1]
+    )
+    counts = [(row["host"], row["refusals"]) for row in rows]
+    hidden = sum(refusals for host, refusals in counts if not host)
+    return RefusedSites(hosts=[(host, refusals) for host, refusals in counts if host][:limit], hidden=hidden)
 
 
 def usage_insight(pickaxe, *, now=None):

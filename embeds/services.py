@@ -9,10 +9,12 @@ embed row, so the limits hold exactly across any number of web processes.
 import hashlib
 import hmac
 import ipaddress
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,7 +26,17 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from credits.services import OutOfCredits
-from embeds.models import ApiKey, ApiRun, Embed, EmbedRun, RefusedRuns, hash_secret, new_token
+from embeds.models import (
+    ApiKey,
+    ApiRun,
+    Embed,
+    EmbedRun,
+    RefusedHost,
+    RefusedRuns,
+    RetiredToken,
+    hash_secret,
+    new_token,
+)
 from pickaxes import services as pickaxe_services
 from pickaxes.models import Pickaxe, Run
 from pickaxes.services import Limit, LimitReached
@@ -42,11 +54,119 @@ def embed_for(pickaxe):
     return embed
 
 
+# How many of an embed's old addresses still answer "this tool has moved".
+RETIRED_TOKENS_KEPT = 5
+
+
 def rotate_token(embed):
-    """A new address for the embed; the old snippet stops working at once."""
-    embed.token = new_token()
-    embed.save(update_fields=["token", "updated_at"])
+    """A new address for the embed. The old one stops running the tool at once and answers
+    "moved" instead (the last RETIRED_TOKENS_KEPT old addresses; older ones answer 404)."""
+    with transaction.atomic():
+        RetiredToken.objects.create(embed=embed, token=embed.token, retired_at=timezone.now())
+        embed.token = new_token()
+        embed.save(update_fields=["token", "updated_at"])
+        kept = embed.retired_tokens.values_list("pk", flat=True)[:RETIRED_TOKENS_KEPT]
+        embed.retired_tokens.exclude(pk__in=list(kept)).delete()
     return embed
+
+
+MOVED = "This tool has moved. The site's owner needs to update it."
+
+
+def allow_domain(embed, host):
+    """Add `host` to the embed's allowed domains (nothing when it is allowed already); its
+    refusals are settled, so they leave the owner's list of refused websites."""
+    if host_allowed(embed, host):  # no list at all allows every site: nothing to add
+        return embed
+    host = host.lower()
+    with transaction.atomic():
+        embed.allowed_domains = "\n".join([*embed.domains(), host])
+        embed.save(update_fields=["allowed_domains", "updated_at"])
+        RefusedHost.objects.filter(embed=embed, host=host).delete()
+    return embed
+
+
+# The most refused hosts counted per embed a day: reports come from anyone's browser (or
+# anyone's script), so what one embed may add is bounded.
+REFUSED_HOSTS_PER_DAY = 20
+
+
+class BadReport(Exception):
+    """A CSP report body that is not JSON of either report format."""
+
+
+def refused_hosts_in_report(body, content_type, *, own_host):
+    """The websites a CSP violation report names as refused framers: frame-ancestors
+    violations only, in either format browsers send (`application/csp-report`, one object
+    under "csp-report", for report-uri; `application/reports+json`, a list of reports, for
+    report-to). Raises BadReport for anything that is not such JSON.
+
+    Chromium's report names the framed page (ours) as blocked and the framing page only as
+    the referrer; so the host is the referrer's, else the blocked address's when it is not
+    our own; "" when the report names no other website (the page sends no referrer)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadReport("not JSON") from None
+    if "reports+json" in content_type:
+        if not isinstance(data, list):
+            raise BadReport("a report list was expected")
+        bodies = [
+            report.get("body")
+            for report in data
+            if isinstance(report, dict)
+            and report.get("type") == "csp-violation"
+            and isinstance(report.get("body"), dict)
+        ]
+        violations = [(b.get("effectiveDirective"), b.get("referrer"), b.get("blockedURL")) for b in bodies]
+    else:
+        if not isinstance(data, dict) or not isinstance(data.get("csp-report"), dict):
+            raise BadReport("a csp-report object was expected")
+        report = data["csp-report"]
+        directive = report.get("effective-directive") or report.get("violated-directive")
+        directive = directive.split(" ")[0] if isinstance(directive, str) else None
+        violations = [(directive, report.get("referrer"), report.get("blocked-uri"))]
+    hosts = []
+    for directive, *urls in violations:
+        if directive != "frame-ancestors":
+            continue
+        named = [_report_host(url) for url in urls if isinstance(url, str)]
+        host = next((host for host in named if host and host != own_host), "")
+        if host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+HOST_NAME = re.compile(r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def _report_host(url):
+    try:
+        host = (urlsplit(url[:2048]).hostname or "").lower()
+    except ValueError:
+        return ""
+    return host if HOST_NAME.match(host) else ""
+
+
+def count_refused_host(*, embed, host):
+    """One more refusal of `host` (a website not on the allowed domains; "" for one that
+    sent no address) for the owner to see: counted per embed, host and day; a new host is
+    counted only while the day has fewer than REFUSED_HOSTS_PER_DAY. Hosts on the allowed
+    domains are not counted (nor anything while the list is empty: every site is allowed)."""
+    if host_allowed(embed, host):
+        return
+    day = timezone.localdate()
+    with transaction.atomic():
+        counters = RefusedHost.objects.filter(embed=embed, day=day, host=host)
+        if counters.update(count=F("count") + 1):
+            return
+        if RefusedHost.objects.filter(embed=embed, day=day).count() >= REFUSED_HOSTS_PER_DAY:
+            return
+        try:
+            with transaction.atomic():
+                RefusedHost.objects.create(embed=embed, day=day, host=host, count=1)
+        except IntegrityError:  # another process counted this host's first refusal meanwhile
+            counters.update(count=F("count") + 1)
 
 
 VISITOR_ID = re.compile(r"^[0-9a-f]{32}$")

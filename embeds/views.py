@@ -1,19 +1,28 @@
 import csv
+import functools
 from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import RequestDataTooBig
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotAllowed,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
+from credits import selectors as credit_selectors
 from embeds import selectors, services
 from embeds.api import PROBLEMS, api, problem_type
-from embeds.forms import ApiKeyForm, EmbedSettingsForm
+from embeds.forms import AllowHostForm, ApiKeyForm, EmbedSettingsForm
 from embeds.models import ApiKey, Embed
 from pickaxes import charts, results, running
 from pickaxes import selectors as pickaxe_selectors
@@ -51,8 +60,15 @@ def _set_visitor_cookie(response, visitor_id):
     )
 
 
-def _frame_policy(response, embed):
-    """Only this view may be framed, and only by the allowed domains."""
+def _frame_policy(response, embed, *, report=True):
+    """Only this view may be framed, and only by the allowed domains.
+
+    Browsers report a refused framing (a website not on the allowed domains) to the
+    embed's report address (`report-uri`), for its owner to see. Not `report-to`: with it,
+    Chromium ignores `report-uri`, and it sent no report of a refused frame through the
+    Reporting API (tests/browser/test_embed_owner.py waited 80 s). `report=False` names
+    no address: for an answer already counted, and for an old address's "moved" page,
+    which must not lead to the new one."""
     response._csp_config = {
         "frame-ancestors": services.frame_ancestors(embed),
         "default-src": ["'self'"],
@@ -62,10 +78,39 @@ def _frame_policy(response, embed):
         "base-uri": ["'none'"],
         "form-action": ["'self'"],
     }
+    if report:
+        # Relative: browsers resolve it against the embed's own address.
+        response._csp_config["report-uri"] = [reverse("embed_report", args=[embed.token])]
     return response
 
 
+def _moved(request, embed):
+    """What an old address answers: the tool has moved; no form, nothing about the owner."""
+    if "text/event-stream" in request.headers.get("Accept", ""):
+        return running.respond(running.finished(results.refused(services.MOVED)), stream=True, visitor=True)
+    page = render(request, "embeds/unavailable.html", {"message": services.MOVED, "moved": True}, status=410)
+    return _frame_policy(page, embed, report=False)
+
+
+def _moved_when_retired(view):
+    """An embed view at an old address (its owner made a new one) answers "moved": the
+    view's 404 is turned into that answer, so a current address costs no extra query."""
+
+    @functools.wraps(view)
+    def answer(request, token, *args, **kwargs):
+        try:
+            return view(request, token, *args, **kwargs)
+        except Http404:
+            embed = selectors.embed_of_retired_token(token)
+            if embed is None:
+                raise
+            return _moved(request, embed)
+
+    return answer
+
+
 @xframe_options_exempt
+@_moved_when_retired
 def embed(request, token):
     embed = _embed_or_404(token)
     if not services.is_available(embed):
@@ -76,7 +121,12 @@ def embed(request, token):
         and parent_host != request.get_host().split(":")[0]
         and not services.host_allowed(embed, parent_host)
     ):
-        return _frame_policy(HttpResponseForbidden("This tool is not available on this website."), embed)
+        services.count_refused_host(embed=embed, host=parent_host)
+        refused = HttpResponseForbidden("This tool is not available on this website.")
+        return _frame_policy(refused, embed, report=False)  # counted here: no report to count it again
+    if "preview" in request.GET and credit_selectors.spending_status(embed.pickaxe.owner).empty:
+        # The owner's preview (the embed page's iframe) at 0 credits: what visitors get.
+        return _render(request, embed, None, resting=services.RESTING)
     visitor_id = services.visitor_id_from_cookie(request.COOKIES.get(VISITOR_COOKIE))
     form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
@@ -87,6 +137,7 @@ def embed(request, token):
 
 @csrf_exempt  # inside a third-party iframe there is no usable CSRF cookie: the signed token protects it
 @xframe_options_exempt
+@_moved_when_retired
 def embed_run(request, token):
     """Run the embed's pickaxe for a visitor, paid by its owner; streamed, or the page when done."""
     if request.method != "POST":
@@ -134,13 +185,50 @@ def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=2
     return _frame_policy(response, embed)
 
 
-def _context(embed, form, embed_token):
-    return {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token}
+def _context(embed, form, embed_token, *, resting=""):
+    return {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token, "resting": resting}
 
 
-def _render(request, embed, form, *, embed_token="", status=200):
-    response = render(request, "embeds/embed.html", _context(embed, form, embed_token), status=status)
+def _render(request, embed, form, *, embed_token="", status=200, resting=""):
+    response = render(request, "embeds/embed.html", _context(embed, form, embed_token, resting=resting), status=status)
     return _frame_policy(response, embed)
+
+
+# The largest CSP report body read: one report is well under a kilobyte.
+REPORT_MAX_BYTES = 8 * 1024
+REPORT_MAX_HOSTS = 5
+
+
+@csrf_exempt  # browsers post reports without cookies or tokens; the embed token is the address
+def embed_report(request, token):
+    """Where browsers report the CSP violations of an embed's page: each website refused
+    by frame-ancestors is counted for the owner (services.count_refused_host). Anything
+    else is ignored (204); a body that is too large or not a report gets 400."""
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        length = 0
+    if length > REPORT_MAX_BYTES:
+        return HttpResponseBadRequest("Too large.")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return HttpResponseBadRequest("Too large.")
+    if len(body) > REPORT_MAX_BYTES:
+        return HttpResponseBadRequest("Too large.")
+    try:
+        hosts = services.refused_hosts_in_report(
+            body, request.content_type or "", own_host=_host(f"//{request.get_host()}")
+        )
+    except services.BadReport:
+        return HttpResponseBadRequest("Not a CSP report.")
+    embed = Embed.objects.filter(token=token).first()
+    if embed is not None:
+        for host in hosts[:REPORT_MAX_HOSTS]:
+            services.count_refused_host(embed=embed, host=host)
+    return HttpResponse(status=204)
 
 
 @login_required
@@ -164,18 +252,43 @@ def settings_page(request, slug):
             "embed_url": embed_url,
             "origin": origin,
             "visitors": selectors.visitor_count(embed),
+            "refused_hosts": selectors.refused_hosts(embed),
+            "credit_status": credit_selectors.spending_status(request.user),
+            "resting_message": services.RESTING,
         },
     )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def rotate(request, slug):
+    """A new address for the embed: GET asks first (what it does to the sites that use the
+    old snippet), POST makes it."""
     pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
-    services.rotate_token(services.embed_for(pickaxe))
+    embed = services.embed_for(pickaxe)
+    if request.method == "GET":
+        return render(request, "embeds/rotate_confirm.html", {"pickaxe": pickaxe, "moved_message": services.MOVED})
+    services.rotate_token(embed)
     messages.success(
-        request, "The embed has a new address. Replace the snippet on your site: the old one has stopped working."
+        request,
+        "The embed has a new address. Replace the snippet on your site: the old one has stopped working "
+        "and now tells visitors that the tool has moved.",
     )
+    return redirect("embed_settings", slug=slug)
+
+
+@login_required
+@require_POST
+def allow_host(request, slug):
+    """Add a refused website to the embed's allowed domains."""
+    pickaxe = pickaxe_selectors.owned_pickaxe(slug, request.user)
+    form = AllowHostForm(request.POST)
+    if form.is_valid():
+        host = form.cleaned_data["host"]
+        services.allow_domain(services.embed_for(pickaxe), host)
+        messages.success(request, f"{host} is now an allowed domain: the embed shows there.")
+    else:
+        messages.error(request, "That is not a domain name: nothing was changed.")
     return redirect("embed_settings", slug=slug)
 
 

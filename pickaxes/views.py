@@ -160,7 +160,14 @@ def run_detail(request, run_id):
 
 @login_required
 def studio(request):
-    return render(request, "pickaxes/studio.html", {"pickaxes": selectors.studio_pickaxes(request.user)})
+    return render(
+        request,
+        "pickaxes/studio.html",
+        {
+            "pickaxes": selectors.studio_pickaxes(request.user),
+            "credit_status": credit_selectors.spending_status(request.user),
+        },
+    )
 
 
 @login_required
@@ -196,5 +203,6 @@ def studio_edit(request, slug):
             "fields": editor.fields,
             "problems": editor.problems,
             "test_form": test_form,
+            "credit_status": credit_selectors.spending_status(request.user),
         },
     )

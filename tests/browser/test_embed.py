@@ -349,7 +349,7 @@ def test_site_pages_other_than_the_embed_refuse_to_be_framed(app, host_site, new
     assert any("frame-ancestors 'none'" in text for text in console), console
 
 
-def test_the_owner_shares_the_snippet_and_rotating_the_address_stops_the_old_one(
+def test_the_owner_shares_the_snippet_and_a_new_address_makes_the_old_one_say_moved(
     app, host_site, new_page, fake_openai, pickaxe, embed, screenshot
 ):
     owner_page = new_page(SimpleNamespace(url=app.embed_origin))  # the app as http://localhost
@@ -376,6 +376,7 @@ def test_the_owner_shares_the_snippet_and_rotating_the_address_stops_the_old_one
     visitor = visitor_on(new_page, app, host_url)
     expect(visitor.frame_locator(FRAME).get_by_role("button", name="Submit")).to_be_visible()
 
+    owner_page.get_by_role("link", name="Make a new address…").click()  # asked first
     owner_page.get_by_role("button", name="Make a new address").click()
     expect(owner_page.get_by_text("The old one has stopped working", exact=False)).to_be_visible()
     embed.refresh_from_db()
@@ -383,10 +384,11 @@ def test_the_owner_shares_the_snippet_and_rotating_the_address_stops_the_old_one
     new_snippet = owner_page.get_by_test_id("embed-snippet").input_value()
     assert f"/e/{embed.token}/" in new_snippet and old_token not in new_snippet
 
+    # The old snippet says the tool has moved (tests/browser/test_embed_owner.py has more).
     with visitor.expect_response(lambda r: f"/e/{old_token}/" in r.url) as info:
         visitor.reload()
-    assert info.value.status == 404
-    expect_frame_blocked(visitor, info.value)
+    assert info.value.status == 410
+    expect(visitor.frame_locator(FRAME).get_by_test_id("embed-moved")).to_contain_text("This tool has moved.")
     assert not Run.objects.exists()
 
     # The new snippet works.

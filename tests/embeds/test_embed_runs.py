@@ -146,17 +146,6 @@ def test_a_token_issued_for_a_page_not_on_the_allow_list_is_refused(client, embe
     assert response.status_code == 403
 
 
-def test_rotation_makes_the_old_address_answer_404(client, embed):
-    old = embed.token
-    client.force_login(embed.pickaxe.owner)
-    client.post(f"/studio/{embed.pickaxe.slug}/embed/rotate/")
-    embed.refresh_from_db()
-    assert embed.token != old
-    assert client.get(f"/e/{old}/").status_code == 404
-    assert client.post(f"/e/{old}/run/", {"topic": "x"}).status_code == 404
-    assert client.get(f"/e/{embed.token}/").status_code == 200
-
-
 def test_a_disabled_embed_answers_404(client, embed):
     embed.enabled = False
     embed.save()

@@ -26,7 +26,7 @@ def test_the_settings_page_shows_the_snippet_and_a_live_preview(client, pickaxe)
     html = client.get(f"/studio/{pickaxe.slug}/embed/").content.decode()
     embed = Embed.objects.get(pickaxe=pickaxe)
     assert f'&lt;iframe src="http://testserver/e/{embed.token}/"' in html
-    assert f'<iframe class="preview-frame" src="http://testserver/e/{embed.token}/"' in html
+    assert f'<iframe class="preview-frame" src="http://testserver/e/{embed.token}/?preview"' in html
     assert "Copy snippet" in html
 
 

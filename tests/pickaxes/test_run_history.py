@@ -73,6 +73,18 @@ def test_embed_and_test_runs_are_labelled_in_the_history(client, user, make_user
     assert re.findall(r'data-testid="run-source">(\w+)<', html) == ["test", "embed"]
 
 
+def test_api_runs_are_labelled_in_the_history_like_embed_runs(client, user):
+    mine = PickaxeFactory(owner=user)
+    finished(mine, user, "s" * 20, source="site")
+    finished(mine, user, "a" * 20, source="api")
+    finished(mine, user, "e" * 20, source="embed")
+    client.force_login(user)
+    html = client.get("/account/runs/").content.decode()
+    assert re.findall(r'data-testid="run-source">(\w+)<', html) == ["embed", "API"]
+    api_run_page = client.get(f"/account/runs/{mine.runs.get(source='api').pk}/").content.decode()
+    assert 'data-testid="run-source">API<' in api_run_page
+
+
 def test_a_run_page_shows_inputs_by_label_and_a_copy_button_and_run_again(client, user, pickaxe):
     run = finished(pickaxe, user, "f" * 20, inputs={"topic": "the harbour"}, output="**Gulls**")
     client.force_login(user)

@@ -141,3 +141,28 @@ def test_webhook_reapply_is_offered_to_staff_with_the_change_permission(client, 
     assert "Re-applied 1 event(s)." in _reapply(client, stored_event).content.decode()
     stored_event.refresh_from_db()
     assert stored_event.processed_at is not None
+
+
+def test_an_entrys_delete_page_says_entries_are_never_deleted_and_how_to_correct_one(client, superuser, user):
+    entry = Entry.objects.filter(account__user=user).first()
+    client.force_login(superuser)
+    response = client.get(f"{LEDGER}{entry.pk}/delete/")
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "someone else" not in html
+    assert "Ledger entries are never deleted" in html
+    assert "add a correcting entry" in html
+    assert f'href="/admin/accounts/user/{user.pk}/credits/grant/"' in html
+    assert f'href="/admin/accounts/user/{user.pk}/credits/deduct/"' in html
+    assert f'href="/admin/accounts/user/{user.pk}/change/"' in html
+    assert client.post(f"{LEDGER}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert Entry.objects.filter(pk=entry.pk).exists()
+
+
+def test_the_admin_index_names_each_app_once(client, superuser):
+    client.force_login(superuser)
+    html = client.get("/admin/").content.decode()
+    captions = re.findall(r'<caption>\s*<a [^>]*class="section"[^>]*>([^<]+)</a>', html)
+    assert captions, html
+    assert len(captions) == len(set(captions)), captions
+    assert "Sign-in email addresses" in captions and "Accounts" in captions
