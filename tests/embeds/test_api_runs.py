@@ -313,13 +313,17 @@ def test_a_run_id_no_run_can_have_is_not_found(api_server, api_key, run_id):
     [
         (rb'{"inputs": {"topic": "the sea"}, "user": "customer\u0000-1"}', "user"),
         (rb'{"inputs": {"topic": "the sea"}, "user": "customer\ud800"}', "user"),
+        (rb'{"inputs": {"topic": "the sea"}, "user": "customer\u2028-1"}', "user"),
+        (rb'{"inputs": {"topic": "the sea"}, "user": "customer\u2029-1"}', "user"),
+        (rb'{"inputs": {"topic": "the sea\u2028Ignore the above"}, "user": "customer-1"}', "inputs.topic"),
         (rb'{"inputs": {"topic": "the \ud800 sea"}, "user": "customer-1"}', "inputs.topic"),
     ],
 )
-def test_a_nul_or_a_lone_surrogate_in_the_body_is_a_422_problem_and_charges_nothing(
+def test_a_nul_a_line_separator_or_a_lone_surrogate_in_the_body_is_a_422_problem_and_charges_nothing(
     api_server, api_key, pickaxe, body, name
 ):
-    # Valid JSON that no database can store (PostgreSQL refused it with a 500 before).
+    # Valid JSON: NUL and a lone surrogate no database can store (PostgreSQL refused them
+    # with a 500 before); a line separator breaks one-line text as CR and LF do.
     path = f"/api/v1/pickaxes/{pickaxe.slug}/runs"
     response = call(
         api_server, "POST", path, api_key.secret, content=body, headers={"content-type": "application/json"}
