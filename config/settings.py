@@ -66,7 +66,7 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app process; development uses runserver's.
-    MIDDLEWARE.insert(1, "config.middleware.AsyncWhiteNoiseMiddleware")
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 else:
     # A missing page is the site's 404 page, not Django's list of every URL pattern.
     MIDDLEWARE.append("config.middleware.NotFoundPageMiddleware")
