@@ -97,3 +97,21 @@ def test_an_email_url_no_backend_can_send_with_refuses_to_start_and_says_why(ema
     done = manage("check", **{**DEPLOY, "EMAIL_URL": email_url})
     assert done.returncode != 0 and reason in done.stderr
     assert "secret" not in done.stderr  # the reason, never the URL and its password
+
+
+def test_with_consolemail_an_unverified_user_logging_in_is_sent_the_link(client, db, settings, capsys):
+    # The symptom seen with consolemail://: this log-in answered 500 (the mailer refused
+    # SMTP's options). The mailer here is the one the settings build from the URL.
+    from config.mailers import mailer_from_url
+
+    settings.MAILERS = {"default": mailer_from_url("consolemail://", timeout=5)}
+    settings.ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+    password = "a-long-passphrase-9"
+    signed_up = client.post(
+        "/accounts/signup/", {"email": "new@example.com", "password1": password, "password2": password}
+    )
+    assert signed_up.status_code == 302
+    printed = capsys.readouterr().out
+    assert "To: new@example.com" in printed and "confirm-email" in printed.replace("=\n", "")
+    logged_in = client.post("/accounts/login/", {"login": "new@example.com", "password": password})
+    assert logged_in.status_code == 302 and "confirm-email" in logged_in["Location"]
