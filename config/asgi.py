@@ -19,9 +19,12 @@ class LentThreadsASGIHandler(ASGIHandler):
 
     Why it goes around Django's documented API: `django.core.asgi.get_asgi_application()`
     is the documented entry point, and it offers no setting for either change below, so
-    this subclass uses three undocumented pieces of Django's handlers, each in one line:
-    `BaseHandler.load_middleware(is_async=False)`, the `_middleware_chain` it builds, and
-    `ASGIHandler.run_get_response`. The cost of the documented way, under streamed runs:
+    this subclass leans on undocumented pieces of Django's handlers: it skips
+    `ASGIHandler.__init__` (which builds the chain in async mode) to call
+    `BaseHandler.load_middleware(is_async=False)`, wraps the `_middleware_chain` that
+    builds, and overrides `__call__` and `run_get_response` (the per-request
+    `ThreadSensitiveContext` moves from the first to the second, with a lent executor).
+    What the documented way costs a site of streamed runs:
 
     - Django gives each request a sync thread (for middleware, sync views and the
       database) that lives until the whole response is sent. A streamed run is sent for
@@ -39,7 +42,7 @@ class LentThreadsASGIHandler(ASGIHandler):
       back to the same lent thread. So no middleware's async path runs here: the
       project's own middleware is sync only (config.middleware).
 
-    tests/test_asgi.py checks all of this through a real server (uvicorn), in the ordinary
+    tests/test_asgi.py checks the handler through a real server (uvicorn), in the ordinary
     suite: run it first when Django is upgraded, since these pieces may change without
     notice.
     """
