@@ -1,7 +1,9 @@
 """System checks of the project's own settings, shown by every management command."""
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core import mail
+from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 @register()
@@ -14,6 +16,24 @@ def debug_is_set(app_configs, **kwargs):
                 "SECRET_KEY, the offline demo model and encryption keys derived from the key.",
                 hint="Set DEBUG=false in production (or DEBUG=true to say that this is development).",
                 id="config.W001",
+            )
+        ]
+    return []
+
+
+@register()
+def default_mailer_can_be_made(app_configs, **kwargs):
+    """Every email goes through the default mailer, and Django makes it at each send: one
+    that cannot be made (a filemail:// folder that cannot be written) must stop the worker
+    and every other command at start, not fail each email's retries for hours."""
+    try:
+        mail.mailers[mail.DEFAULT_MAILER_ALIAS]  # made as at each send
+    except ImproperlyConfigured as error:  # InvalidMailer is one
+        return [
+            Error(
+                f"Emails cannot be sent: {error}",
+                hint="Fix EMAIL_URL (see the README's Settings).",
+                id="config.E001",
             )
         ]
     return []

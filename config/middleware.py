@@ -1,44 +1,15 @@
-"""Project-wide middleware."""
+"""Project-wide middleware.
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+Every middleware here is sync: production's ASGI handler (config.asgi) runs the whole
+chain in one sync thread, as WSGI does, so an async path of a middleware would never run
+there. MiddlewareMixin still lets Django run them in an async chain (its test AsyncClient).
+"""
+
 from django.conf import settings
 from django.http import Http404, HttpResponseBadRequest
 from django.urls import Resolver404, resolve
 from django.utils.deprecation import MiddlewareMixin
 from django.views.defaults import page_not_found
-from whitenoise.middleware import WhiteNoiseMiddleware
-
-
-class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
-    """WhiteNoise that also runs in an async chain.
-
-    The stock middleware is sync-only, so under ASGI Django would run every view below
-    it through async_to_sync, streaming runs included (a run's background task would
-    then outlive the executor it was started from).
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response=None, **kwargs):
-        super().__init__(get_response, **kwargs)
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self._is_async:
-            return self.__acall__(request)
-        return super().__call__(request)
-
-    async def __acall__(self, request):
-        if self.autorefresh:
-            static_file = await sync_to_async(self.find_file)(request.path_info)
-        else:
-            static_file = self.files.get(request.path_info)
-        if static_file is not None:
-            return self.serve(static_file, request)
-        return await self.get_response(request)
 
 
 class RefuseNulBytesMiddleware(MiddlewareMixin):
@@ -68,7 +39,7 @@ def _has_nul(request):
     return False
 
 
-class NotFoundPageMiddleware:
+class NotFoundPageMiddleware(MiddlewareMixin):
     """With DEBUG on, a missing page is still the site's 404 page.
 
     Django answers a 404 under DEBUG with its technical page, which lists every URL
@@ -78,26 +49,10 @@ class NotFoundPageMiddleware:
     "/account" to "/account/" on seeing the 404.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-        self._is_async = iscoroutinefunction(get_response)
-        if self._is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request):
-        if self._is_async:
-            return self.__acall__(request)
+    def process_request(self, request):
         if _matches_nothing(request):
             return page_not_found(request, Http404())
-        return self.get_response(request)
-
-    async def __acall__(self, request):
-        if _matches_nothing(request):
-            return await sync_to_async(page_not_found)(request, Http404())
-        return await self.get_response(request)
+        return None
 
     def process_exception(self, request, exception):
         if isinstance(exception, Http404) and settings.DEBUG:

@@ -10,6 +10,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from config.mailers import mailer_from_url
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -64,7 +66,7 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves static files from the app process; development uses runserver's.
-    MIDDLEWARE.insert(1, "config.middleware.AsyncWhiteNoiseMiddleware")
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 else:
     # A missing page is the site's 404 page, not Django's list of every URL pattern.
     MIDDLEWARE.append("config.middleware.NotFoundPageMiddleware")
@@ -173,29 +175,19 @@ LOGIN_REDIRECT_URL = "account"
 ACCOUNT_SIGNUP_REDIRECT_URL = "account"
 LOGOUT_REDIRECT_URL = "/"
 
-# Email: printed to the console in development, EMAIL_URL (smtp://user:pass@host:587) otherwise.
+# Email: printed to the console in development; EMAIL_URL otherwise, in any scheme
+# django-environ reads (smtp+tls://user:pass@host:587, consolemail://, filemail:///folder, …;
+# config/mailers.py gives each its backend's options, and refuses what cannot send).
 if not DEBUG and "EMAIL_URL" not in env:
     raise ImproperlyConfigured("EMAIL_URL must be set when DEBUG is off (sign-up and billing send email).")
-if "EMAIL_URL" in env:
-    _email = env.email_url("EMAIL_URL")
-    MAILERS = {
-        "default": {
-            "BACKEND": _email["EMAIL_BACKEND"],
-            "OPTIONS": {
-                "host": _email.get("EMAIL_HOST"),
-                "port": _email.get("EMAIL_PORT"),
-                "username": _email.get("EMAIL_HOST_USER"),
-                "password": _email.get("EMAIL_HOST_PASSWORD"),
-                "use_tls": _email.get("EMAIL_USE_TLS", False),
-                "use_ssl": _email.get("EMAIL_USE_SSL", False),
-                # Emails are sent by a task holding its email's row locked: a hung mail
-                # server must not hold it for long (the task retries later).
-                "timeout": env.float("EMAIL_TIMEOUT_SECONDS", default=20.0),
-            },
-        }
-    }
-else:
-    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+MAILERS = {
+    "default": mailer_from_url(
+        env("EMAIL_URL", default="consolemail://"),
+        # Emails are sent by a task holding its email's row locked: a hung mail server
+        # must not hold it for long (the task retries later).
+        timeout=env.float("EMAIL_TIMEOUT_SECONDS", default=20.0),
+    )
+}
 
 # Background tasks (django.tasks): emails, applying Stripe webhook events, the stale-run
 # sweep. django-tasks-db keeps the queue in the database above, so any machine that

@@ -22,7 +22,7 @@ from django.http import Http404, HttpResponse
 from django.urls import re_path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from ninja import Field, Header, NinjaAPI, Query, Schema
+from ninja import Field, Header, NinjaAPI, Path, Query, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
@@ -38,6 +38,9 @@ from pickaxes.models import InputField
 from pickaxes.services import field_max_chars
 
 DOCS_PATH = "/api/v1/docs/"
+# The largest integer a database column of ours holds (a bigint, on PostgreSQL and SQLite):
+# the bound of every id and offset the API takes, so none reaches the database out of range.
+DATABASE_INT_MAX = 2**63 - 1
 
 # type → (status, title). The type URI is DOCS_PATH#problem-<type>: stable, and it leads
 # to the explanation.
@@ -137,13 +140,24 @@ class ApiKeyAuth(HttpBearer):
 
 
 class ObjectParser(Parser):
-    """A body is one JSON object; anything else (a list, a number, null) is malformed."""
+    """A body is one JSON object; anything else (a list, a number, null) is malformed.
+
+    An integer too long for Python to read (over 4,300 digits) is read as a float, so
+    infinite: valid JSON, out of every field's range, so the fields' rules answer 422.
+    """
 
     def parse_body(self, request):
-        data = super().parse_body(request)
+        data = json.loads(request.body, parse_int=_int_or_float)
         if not isinstance(data, dict):
             raise ValueError("The body is not a JSON object.")
         return data
+
+
+def _int_or_float(text):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 class PickaxesApi(NinjaAPI):
@@ -374,7 +388,7 @@ def create_run(
 
 
 @api.get("/runs/{run_id}", response={200: RunOut, **READ_ERRORS}, summary="A run made with this key")
-def get_run(request, run_id: int):
+def get_run(request, run_id: int = Path(..., ge=1, le=DATABASE_INT_MAX)):
     api_run = selectors.api_run_of(request.auth, run_id)
     services.note_api_key_used(key=request.auth)
     return run_answer(api_run)
@@ -395,7 +409,7 @@ def balance(request):
 
 
 @api.get("/pickaxes", response={200: list[PickaxeOut], **READ_ERRORS}, summary="What this key may run")
-def pickaxes(request, limit: int = Query(100, ge=1, le=100), offset: int = Query(0, ge=0)):
+def pickaxes(request, limit: int = Query(100, ge=1, le=100), offset: int = Query(0, ge=0, le=DATABASE_INT_MAX)):
     services.note_api_key_used(key=request.auth)
     return [
         {

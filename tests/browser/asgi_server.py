@@ -3,8 +3,9 @@
 pytest-django's `live_server` is Django's threaded WSGI server, and the WSGI handler
 collects an async streaming response whole before sending it, so a run's output can only
 be seen streaming when the ASGI app serves the page (as gunicorn's uvicorn workers do in
-production). `AsgiLiveServer` runs the project's `config.asgi.get_asgi_application()` (with static files) under
-uvicorn, on its own event loop in a thread of its own.
+production). `AsgiLiveServer` runs the project's `config.asgi.get_asgi_application()` (with static files
+from the apps, as `make run` serves them, unless `static_files=False`) under uvicorn, on its own event
+loop in a thread of its own.
 
 Databases: the test's data must be committed to be seen by the server's threads, so use
 it with `transactional_db`. On PostgreSQL (or a file-backed SQLite test database) each
@@ -116,8 +117,10 @@ class _NoQueriesOnTheLoop:
 class AsgiLiveServer:
     """`start()` / `stop()`; `url` is `http://127.0.0.1:<port>`."""
 
-    def __init__(self, host="127.0.0.1", *, startup_timeout=10.0, shutdown_timeout=5.0):
+    def __init__(self, host="127.0.0.1", *, static_files=True, startup_timeout=10.0, shutdown_timeout=5.0):
         self.host = host
+        self.static_files = static_files  # False: only what the app serves (whitenoise with DEBUG off)
+        self.app = None  # the LentThreadsASGIHandler, once started
         self.port = None
         self.startup_timeout = startup_timeout
         self.shutdown_timeout = shutdown_timeout
@@ -147,7 +150,8 @@ class AsgiLiveServer:
         self._socket.bind((self.host, 0))
         self.port = self._socket.getsockname()[1]
 
-        app = ASGIStaticFilesHandler(get_asgi_application())  # the project's handler, as in production
+        self.app = get_asgi_application()  # the project's handler, as in production
+        app = ASGIStaticFilesHandler(self.app) if self.static_files else self.app
         config = uvicorn.Config(
             app,
             host=self.host,

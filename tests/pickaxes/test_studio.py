@@ -132,6 +132,8 @@ def test_edit_page_has_a_test_button(client, creator):
     [
         {"name": "Haiku\r\nBcc: everyone@example.com"},
         {"name": "Haiku\x1b[31m"},
+        {"name": "Haiku\u2028Bcc: everyone@example.com"},
+        {"description": "Two\u2029paragraphs."},
         {"description": "Three lines\nabout anything."},
         {"fields-0-label": "Sub\nject"},
         {"fields-0-help_text": "One\rword"},
