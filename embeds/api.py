@@ -32,7 +32,7 @@ from accounts.validators import single_line
 from credits import selectors as credit_selectors
 from embeds import selectors, services
 from pickaxes import running
-from pickaxes.forms import run_form_class, run_inputs
+from pickaxes.forms import input_name, run_form_class, run_inputs
 from pickaxes.models import InputField, Run
 from pickaxes.services import field_max_chars
 
@@ -476,11 +476,11 @@ def _valid_inputs(pickaxe, given):
     errors = [
         {"field": f"inputs.{name}", "message": "is not a field of this pickaxe"} for name in given if name not in fields
     ]
-    data = {name: "" if value is None else str(value) for name, value in given.items() if name in fields}
+    data = {input_name(name): "" if value is None else str(value) for name, value in given.items() if name in fields}
     form = run_form_class(pickaxe)(data={**data, "submission_key": "api-" + "0" * 16})
     if form.is_valid() and not errors:
         return run_inputs(form.cleaned_data)
-    for name, messages in form.errors.items():
+    for name, messages in form.errors_by_key().items():
         errors.append({"field": "inputs" if name == "__all__" else f"inputs.{name}", "message": " ".join(messages)})
     raise Problem(
         "invalid-request", "Some inputs are not valid: " + ", ".join(e["field"] for e in errors) + ".", errors=errors

@@ -144,10 +144,42 @@ class PickaxeEditor:
         return valid and not self.problems
 
 
+# Where a run form keeps each input: `input:<key>`, never the bare key. A key is whatever
+# the creator typed, and a bare one would take the place of the form's own names: its
+# `pickaxe`, its `submission_key`, or what a template reads from it (`form.errors`,
+# `form.visible_fields`: a template looks a name up as a field first).
+INPUT = "input:"
+# What a run page posts beside the inputs: the submission key, the studio's test mode, the
+# embed's token and Django's CSRF token. An input whose key is one of them is posted under
+# `input-<key>` instead (a key has no hyphen), so it never takes their place.
+PAGE_POST_NAMES = frozenset({"submission_key", "mode", "embed_token", "csrfmiddlewaretoken"})
+
+
+def input_name(key):
+    """The name the input of the field `key` is posted under: the key, unless the page posts that name itself."""
+    return f"input-{key}" if key in PAGE_POST_NAMES else key
+
+
 class RunForm(forms.Form):
-    """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe)."""
+    """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe).
+
+    `initial` is given, and `run_inputs` answers, by field key; the form's own fields are
+    named `INPUT + key` and posted as `input_name(key)`."""
 
     pickaxe = None
+
+    def __init__(self, data=None, *args, initial=None, **kwargs):
+        initial = dict(initial or {})
+        for field in self.pickaxe.input_fields:
+            # "submission_key" in `initial` is the form's own key, never an input's value.
+            if field.key in initial and field.key != "submission_key":
+                initial[INPUT + field.key] = initial.pop(field.key)
+        super().__init__(data, *args, initial=initial, **kwargs)
+
+    def add_prefix(self, field_name):
+        if field_name.startswith(INPUT):
+            field_name = input_name(field_name.removeprefix(INPUT))
+        return super().add_prefix(field_name)
 
     def clean(self):
         cleaned = super().clean()
@@ -157,10 +189,14 @@ class RunForm(forms.Form):
                 raise forms.ValidationError(problem, code="prompt_too_long")
         return cleaned
 
+    def errors_by_key(self):
+        """The errors by field key ("__all__": the form's own), as the API names them."""
+        return {name.removeprefix(INPUT): messages for name, messages in self.errors.items()}
+
 
 def run_inputs(cleaned_data):
     """The inputs as a run stores them and the prompt receives them: text, by field key."""
-    return {key: str(value) for key, value in cleaned_data.items() if key != "submission_key"}
+    return {name.removeprefix(INPUT): str(value) for name, value in cleaned_data.items() if name.startswith(INPUT)}
 
 
 def number_field(field, options):
@@ -192,15 +228,15 @@ def run_form_class(pickaxe):
     for field in pickaxe.input_fields:
         options = {"label": field.label, "required": field.required, "help_text": field.help_text}
         if field.kind == InputField.Kind.NUMBER:
-            form_fields[field.key] = number_field(field, options)
+            form_fields[INPUT + field.key] = number_field(field, options)
         elif field.kind == InputField.Kind.CHOICE:
             choices = [(choice, choice) for choice in field.choice_list()]
             if not field.required:
                 choices = [("", "—")] + choices
-            form_fields[field.key] = forms.ChoiceField(choices=choices, **options)
+            form_fields[INPUT + field.key] = forms.ChoiceField(choices=choices, **options)
         else:
             long = field.kind == InputField.Kind.LONG_TEXT
-            form_fields[field.key] = forms.CharField(
+            form_fields[INPUT + field.key] = forms.CharField(
                 max_length=field_max_chars(field.max_length),
                 widget=forms.Textarea(attrs={"rows": 5}) if long else None,
                 validators=[lines_of_text if long else single_line],

@@ -17,7 +17,7 @@ from credits import selectors as credit_selectors
 from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
 from pickaxes import activity, results, running, selectors, services
-from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
+from pickaxes.forms import PickaxeEditor, input_name, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
 
@@ -136,7 +136,9 @@ def _remember_inputs(request, pickaxe):
     fields = {field.key for field in pickaxe.input_fields}
     pending = request.session.get(PENDING_INPUTS, {})
     pending[pickaxe.slug] = {
-        key: request.POST[key][: services.field_max_chars(None)] for key in fields if key in request.POST
+        key: request.POST[input_name(key)][: services.field_max_chars(None)]
+        for key in fields
+        if input_name(key) in request.POST
     }
     request.session[PENDING_INPUTS] = pending
 
