@@ -249,3 +249,26 @@ def run_form_class(pickaxe):
         error_messages={"invalid": "Reload the page and try again."},
     )
     return type("RunForm", (RunForm,), {"pickaxe": pickaxe, **form_fields})
+
+
+# What a sample run types into each kind of text field (cut to the field's length).
+SAMPLE_TEXT = {InputField.Kind.SHORT_TEXT: "the sea", InputField.Kind.LONG_TEXT: "A few words about the sea."}
+
+
+def sample_inputs(pickaxe):
+    """Inputs `pickaxe`'s run form takes, by field key, for an example to copy: a choice's
+    first option, a number within the bounds, a short text within the length."""
+    inputs = {}
+    for field in pickaxe.input_fields:
+        if field.kind == InputField.Kind.CHOICE:
+            inputs[field.key] = (field.choice_list() or [""])[0]
+        elif field.kind == InputField.Kind.NUMBER:
+            number = 10
+            if field.max_value is not None:
+                number = min(number, field.max_value)
+            if field.min_value is not None:
+                number = max(number, field.min_value)
+            inputs[field.key] = int(number) if number == int(number) else float(number)
+        else:
+            inputs[field.key] = SAMPLE_TEXT[field.kind][: field_max_chars(field.max_length)]
+    return inputs
