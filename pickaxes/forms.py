@@ -67,8 +67,13 @@ class InputFieldForm(forms.ModelForm):
             "position",
         ]
         widgets = {
-            "choices": forms.Textarea(attrs={"rows": 3}),
+            "choices": forms.Textarea(attrs={"rows": 3, "placeholder": "Friendly\nFormal\nPlayful"}),
             "position": forms.HiddenInput(attrs={"data-position": ""}),
+        }
+        labels = {"choices": "Choices, one per line"}
+        help_texts = {
+            "choices": "Each line is one option people pick from; at least two.",
+            "max_length": "The most characters people may type (short and long text).",
         }
 
     def __init__(self, *args, **kwargs):

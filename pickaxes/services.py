@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts import services as accounts
 from credits import services as credits
-from pickaxes.models import PLACEHOLDER, Run
+from pickaxes.models import PLACEHOLDER, Pickaxe, Run
 
 Status = Run.Status
 
@@ -78,6 +78,15 @@ def save_pickaxe(*, owner, form, fields_formset):
     pickaxe.save()
     fields_formset.instance = pickaxe
     fields_formset.save()
+    return pickaxe
+
+
+@transaction.atomic
+def set_published(*, pickaxe, published):
+    """Publish a pickaxe (public: listed on the home page, anyone may run it) or unpublish it
+    (private: only its owner may open it); returns the pickaxe as saved."""
+    pickaxe.visibility = Pickaxe.Visibility.PUBLIC if published else Pickaxe.Visibility.PRIVATE
+    pickaxe.save(update_fields=["visibility", "updated_at"])
     return pickaxe
 
 

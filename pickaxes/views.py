@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from accounts.forms import OwnApiKeyForm
 from accounts.models import OwnApiKey
@@ -187,6 +188,25 @@ def studio_new(request):
         "pickaxes/studio_edit.html",
         {"form": editor.form, "fields": editor.fields, "problems": editor.problems},
     )
+
+
+@login_required
+@require_POST
+def studio_publish(request, slug):
+    """Publish or unpublish (the button's `publish` is "yes" or "no"), then back to where the
+    button was: the studio's list, or the pickaxe's studio page."""
+    pickaxe = selectors.owned_pickaxe(slug, request.user)
+    published = request.POST.get("publish") == "yes"
+    services.set_published(pickaxe=pickaxe, published=published)
+    if published:
+        messages.success(
+            request, f"“{pickaxe.name}” is published: it is listed on the home page, and anyone can run it."
+        )
+    else:
+        messages.success(request, f"“{pickaxe.name}” is unpublished: it is private, and only you can open it.")
+    if request.POST.get("back") == "list":
+        return redirect("studio")
+    return redirect("studio_edit", slug=pickaxe.slug)
 
 
 @login_required
