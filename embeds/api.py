@@ -297,7 +297,7 @@ class ReturnOut(Schema):
 
 class BalanceOut(Schema):
     balance: int = Field(description="Credits you can spend now.")
-    allowance: int = Field(description="Credits you may have in use at once.")
+    allowance: int = Field(description="Credits your plan gives; each one used comes back 30 days later.")
     in_use: int = Field(description="Credits used in the last 30 days and not yet back.")
     next_return_at: datetime | None
     returns: list[ReturnOut] = Field(description="When used credits come back, by day.")
