@@ -168,17 +168,19 @@ def input_name(key):
 class RunForm(forms.Form):
     """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe).
 
-    `initial` is given, and `run_inputs` answers, by field key; the form's own fields are
-    named `INPUT + key` and posted as `input_name(key)`."""
+    `inputs` (initial values by field key) and `run_inputs` speak in field keys; the form's
+    own fields are named `INPUT + key` and posted as `input_name(key)`. `initial` may mix
+    both, as before: there "submission_key" is always the form's own."""
 
     pickaxe = None
 
-    def __init__(self, data=None, *args, initial=None, **kwargs):
+    def __init__(self, data=None, *args, initial=None, inputs=None, **kwargs):
         initial = dict(initial or {})
         for field in self.pickaxe.input_fields:
-            # "submission_key" in `initial` is the form's own key, never an input's value.
             if field.key in initial and field.key != "submission_key":
                 initial[INPUT + field.key] = initial.pop(field.key)
+            if inputs and field.key in inputs:
+                initial[INPUT + field.key] = inputs[field.key]
         super().__init__(data, *args, initial=initial, **kwargs)
 
     def add_prefix(self, field_name):

@@ -38,7 +38,7 @@ def pickaxe_page(request, slug):
         request.session[PENDING_INPUTS] = pending
     elif "again" in request.GET:  # "Run again with these inputs", from a past run's page
         initial = selectors.inputs_to_run_again(request.user, request.GET["again"], pickaxe)
-    form = run_form_class(pickaxe)(initial={**(initial or {}), "submission_key": new_submission_key()})
+    form = run_form_class(pickaxe)(inputs=initial, initial={"submission_key": new_submission_key()})
     return render(
         request,
         "pickaxes/pickaxe.html",

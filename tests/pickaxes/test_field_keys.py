@@ -121,3 +121,14 @@ def test_a_key_with_an_invalid_value_gets_the_form_back_with_its_error(client, u
     assert response.status_code == 400
     assert "at most 200 characters" in response.content.decode()
     assert not Run.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["mode", "submission_key", "pickaxe"])
+def test_an_anonymous_visitors_inputs_wait_through_log_in_whatever_the_key(client, user, key):
+    pickaxe = pickaxe_with_key(key)
+    text = client.get(f"/p/{pickaxe.slug}/").content.decode()
+    data = {**posted_form(text), typed_input_name(text): "the sea"}
+    assert client.post(f"/p/{pickaxe.slug}/run/", data).status_code == 302
+    client.force_login(user)
+    page = client.get(f"/p/{pickaxe.slug}/").content.decode()
+    assert f'name="{typed_input_name(page)}" value="the sea"' in page
