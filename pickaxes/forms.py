@@ -202,8 +202,13 @@ class RunForm(forms.Form):
 
 
 def run_inputs(cleaned_data):
-    """The inputs as a run stores them and the prompt receives them: text, by field key."""
-    return {name.removeprefix(INPUT): str(value) for name, value in cleaned_data.items() if name.startswith(INPUT)}
+    """The inputs as a run stores them and the prompt receives them: text, by field key (an
+    optional number left empty is "", not "None")."""
+    return {
+        name.removeprefix(INPUT): "" if value is None else str(value)
+        for name, value in cleaned_data.items()
+        if name.startswith(INPUT)
+    }
 
 
 def number_field(field, options):

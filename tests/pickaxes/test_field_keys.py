@@ -132,3 +132,14 @@ def test_an_anonymous_visitors_inputs_wait_through_log_in_whatever_the_key(clien
     client.force_login(user)
     page = client.get(f"/p/{pickaxe.slug}/").content.decode()
     assert f'name="{typed_input_name(page)}" value="the sea"' in page
+
+
+def test_an_optional_number_left_empty_reaches_the_prompt_as_nothing_not_none(client, user, fake_openai):
+    pickaxe = PickaxeFactory(prompt_template="Write about {{topic}}.{{count}}")
+    InputField.objects.create(pickaxe=pickaxe, label="How many", key="count", kind="number", required=False)
+    client.force_login(user)
+    text = client.get(f"/p/{pickaxe.slug}/").content.decode()
+    data = {**posted_form(text), "topic": "the sea", "count": ""}
+    assert post_without_javascript(client, f"/p/{pickaxe.slug}/run/", data).status_code == 200
+    assert Run.objects.get().inputs == {"topic": "the sea", "count": ""}
+    assert fake_openai.requests[-1]["json"]["messages"][-1]["content"] == "Write about the sea."
