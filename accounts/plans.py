@@ -15,7 +15,9 @@ CURRENCY = "eur"
 class Product:
     code: str  # in forms, Checkout metadata and Stripe lookup keys
     name: str
-    allowance: int  # credits in use at once; for a pack, added per pack held
+    # The credits the plan gives (for a pack: adds, per pack held); each one used comes
+    # back CREDIT_REPLENISH_DAYS later, so this is also the most that can be out at once.
+    allowance: int
     monthly_price_cents: int
     own_key: bool = False  # may run on the user's own OpenAI key
     quantity_allowed: bool = False  # a pack may be held several times
@@ -61,7 +63,7 @@ FOR_SALE = (GOLD, PACK_100, PACK_250)
 
 
 def allowance(*, gold, packs_100, packs_250):
-    """The credits in use at once that a plan and its packs allow together."""
+    """The credits a plan and its packs give together (each one used comes back later)."""
     base = GOLD if gold else FREE
     return base.allowance + PACK_100.allowance * packs_100 + PACK_250.allowance * packs_250
 

@@ -27,10 +27,13 @@ def plans(request):
         "free_allowance": catalogue.FREE.allowance,
     }
     if request.user.is_authenticated:
+        # The balance with where it comes from ("48 credits: 25 from Free, 23 bonus until 7 Jan"),
+        # never "48 of 25": a bonus is not part of the plan's allowance.
+        breakdown = credit_selectors.balance_breakdown(request.user)
         context.update(
             entitlement=entitlement,
-            allowance=credit_selectors.allowance(request.user),
-            available=credit_selectors.available(request.user),
+            breakdown=breakdown,
+            balance_parts=breakdown.parts(request.user.plan),
             has_customer=hasattr(request.user, "stripe_customer"),
         )
     return render(request, "billing/plans.html", context)
@@ -79,6 +82,7 @@ def checkout_return(request):
             "entitlement": selectors.entitlement_of(request.user),
             "allowance": credit_selectors.allowance(request.user),
             "available": credit_selectors.available(request.user),
+            "replenish_days": settings.CREDIT_REPLENISH_DAYS,
         },
     )
 

@@ -129,7 +129,7 @@ class AllowanceForm(StaffCreditForm):
     change = forms.IntegerField(
         min_value=-MOST_CREDITS,
         max_value=MOST_CREDITS,
-        help_text="Permanent: +N or −N credits in use at once, kept through plan changes.",
+        help_text="Permanent: +N or −N credits on the allowance (each used one comes back 30 days later), kept through plan changes.",
     )
     field_order = ["change", "reason"]
 

@@ -42,6 +42,16 @@ class Day:
 
 
 @dataclass(frozen=True)
+class Comeback:
+    """The day the balance, with no more runs, is back at a number: when the moment is, and
+    the balance once all of that day's credits are back ("25 back by 7 Jan", not "back at
+    5" when all 25 return that day)."""
+
+    at: datetime
+    balance: int
+
+
+@dataclass(frozen=True)
 class Forecast:
     """The balance now, what changes it ahead (in time order), the pace of the last days,
     and the user's alert threshold (None: alerts off)."""
@@ -95,6 +105,19 @@ class Forecast:
         if self.threshold is None or self.balance >= self.threshold:
             return None
         return self.first_moment_at_least(self.threshold)
+
+    def back_at_threshold(self):
+        """As back_at_threshold_at, with the balance at the end of that day (TIME_ZONE):
+        a Comeback, or None."""
+        at = self.back_at_threshold_at()
+        if at is None:
+            return None
+        day, balance = timezone.localdate(at), self.balance
+        for change in self.changes:
+            if timezone.localdate(change.at) > day:
+                break
+            balance += change.delta
+        return Comeback(at=at, balance=balance)
 
     def run_out_at(self):
         """When the balance reaches 0 if runs go on at the pace of the last days, within the

@@ -626,7 +626,8 @@ def _day(moment):
 
 def low_balance_email(alert, ahead, *, page):
     """The email of one crossing: where the balance stands, when it runs out at the recent
-    pace, and when enough credits are back."""
+    pace (at 0: when the next credit comes back), and how many are back by the day the
+    balance is back at the threshold."""
     lines = [
         f"Your balance fell below {alert.threshold} credits"
         + (f" after a run of {alert.about}" if alert.about else "")
@@ -635,7 +636,11 @@ def low_balance_email(alert, ahead, *, page):
     ]
     run_out = ahead.run_out_at()
     pace = ahead.pace_per_day
-    if run_out is not None:
+    if not ahead.available:
+        next_credit = ahead.next_credit_at()
+        if next_credit is not None:
+            lines.append(f"Your next credit comes back on {_day(next_credit)}.")
+    elif run_out is not None:
         lines.append(
             f"At the pace of the last {selectors.PACE_DAYS} days ({pace:.1f} a day) they run out around {_day(run_out)}."
         )
@@ -644,9 +649,9 @@ def low_balance_email(alert, ahead, *, page):
             f"At the pace of the last {selectors.PACE_DAYS} days ({pace:.1f} a day) they last beyond "
             f"{_day(ahead.now + ahead.horizon)}."
         )
-    back = ahead.back_at_threshold_at()
+    back = ahead.back_at_threshold()
     if back is not None:
-        lines.append(f"Without more runs, you are back at {alert.threshold} credits on {_day(back)}.")
+        lines.append(f"Without more runs, you have {back.balance} credits back by {_day(back.at)}.")
     lines += [
         "",
         "Each used credit comes back "

@@ -33,7 +33,7 @@ from credits import selectors as credit_selectors
 from embeds import selectors, services
 from pickaxes import running
 from pickaxes import selectors as pickaxe_selectors
-from pickaxes.forms import run_form_class, run_inputs
+from pickaxes.forms import input_name, run_form_class, run_inputs
 from pickaxes.models import InputField
 from pickaxes.services import field_max_chars
 
@@ -314,7 +314,7 @@ class ReturnOut(Schema):
 
 class BalanceOut(Schema):
     balance: int = Field(description="Credits you can spend now.")
-    allowance: int = Field(description="Credits you may have in use at once.")
+    allowance: int = Field(description="Credits your plan gives; each one used comes back 30 days later.")
     in_use: int = Field(description="Credits used in the last 30 days and not yet back.")
     next_return_at: datetime | None
     returns: list[ReturnOut] = Field(description="When used credits come back, by day.")
@@ -454,11 +454,11 @@ def _valid_inputs(pickaxe, given):
     errors = [
         {"field": f"inputs.{name}", "message": "is not a field of this pickaxe"} for name in given if name not in fields
     ]
-    data = {name: "" if value is None else str(value) for name, value in given.items() if name in fields}
+    data = {input_name(name): "" if value is None else str(value) for name, value in given.items() if name in fields}
     form = run_form_class(pickaxe)(data={**data, "submission_key": "api-" + "0" * 16})
     if form.is_valid() and not errors:
         return run_inputs(form.cleaned_data)
-    for name, messages in form.errors.items():
+    for name, messages in form.errors_by_key().items():
         errors.append({"field": "inputs" if name == "__all__" else f"inputs.{name}", "message": " ".join(messages)})
     raise Problem(
         "invalid-request", "Some inputs are not valid: " + ", ".join(e["field"] for e in errors) + ".", errors=errors

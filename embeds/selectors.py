@@ -1,5 +1,6 @@
 """Reads for embeds and the public run API."""
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from django.utils import timezone
 from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, hash_secret
 from pickaxes import charts
 from pickaxes import selectors as pickaxe_selectors
+from pickaxes.forms import sample_inputs
 from pickaxes.models import Pickaxe, Run
 
 
@@ -156,6 +158,41 @@ def runnable_pickaxes(key, *, limit=100, offset=0):
             visibility=Pickaxe.Visibility.PUBLIC
         )
     return list(pickaxes.prefetch_related("fields").order_by("slug")[offset : offset + limit])
+
+
+@dataclass(frozen=True)
+class ApiExample:
+    """A run the API guide shows, that runs as written: a pickaxe and inputs its form takes."""
+
+    slug: str
+    name: str
+    inputs: dict
+
+    def body(self, **extra):
+        return json.dumps({"inputs": self.inputs, "user": "customer-42", **extra}, ensure_ascii=False)
+
+    @property
+    def shell_body(self):
+        """The body between a shell's single quotes (a quote in a value closes and reopens them)."""
+        return self.body().replace("'", "'\\''")
+
+    @property
+    def shell_body_streamed(self):
+        return self.body(stream=True).replace("'", "'\\''")
+
+
+def api_examples(user, *, limit=3):
+    """The API guide's examples: a signed-in creator's own pickaxes (newest first), else the
+    most-run public ones, each with inputs that its form takes."""
+    pickaxes = Pickaxe.objects.none()
+    if user.is_authenticated:
+        pickaxes = Pickaxe.objects.filter(owner=user).order_by("-created_at", "-id")
+    if not user.is_authenticated or not pickaxes.exists():
+        pickaxes = Pickaxe.objects.filter(visibility=Pickaxe.Visibility.PUBLIC).order_by("-runs_count", "slug")
+    return [
+        ApiExample(slug=pickaxe.slug, name=pickaxe.name, inputs=sample_inputs(pickaxe))
+        for pickaxe in pickaxes.prefetch_related("fields")[:limit]
+    ]
 
 
 def api_run_of(key, run_id):

@@ -330,8 +330,9 @@ def api_key_revoke(request, key_id):
 
 
 def api_docs(request):
-    """The API's guide, in the site's layout: how to call it, with examples to copy, and
-    every endpoint and error of the OpenAPI schema."""
+    """The API's guide, in the site's layout: how to call it, with examples to copy that run
+    as written (built from the reader's own pickaxes, else the public ones), and every
+    endpoint and error of the OpenAPI schema."""
     schema = api.get_openapi_schema()
     endpoints = [
         {
@@ -348,10 +349,17 @@ def api_docs(request):
         {"name": name, "type": problem_type(name), "status": status, "title": title}
         for name, (status, title) in PROBLEMS.items()
     ]
+    examples = selectors.api_examples(request.user)
     return render(
         request,
         "embeds/api_docs.html",
-        {"endpoints": endpoints, "problems": problems, "origin": request.build_absolute_uri("/").rstrip("/")},
+        {
+            "endpoints": endpoints,
+            "problems": problems,
+            "origin": request.build_absolute_uri("/").rstrip("/"),
+            "example": examples[0] if examples else None,
+            "more_examples": examples[1:],
+        },
     )
 
 

@@ -10,6 +10,7 @@ all the same), their count, then the entries, their runs and the own-key runs by
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.db.models import CharField, F, Value
 from django.template.defaultfilters import date as format_date
@@ -33,7 +34,7 @@ class Line:
     title: str
     detail: str = ""
     amount: int = 0  # signed credits; 0 for a run on an own key
-    unit: str = "credit"  # "credit", or "allowance" for a change of what may be in use at once
+    unit: str = "credit"  # "credit", or "allowance" for a change of what the plan gives
     state: str = ""  # charged, refunded, own-key, cut-off, running, bonus, deduction, plan
     url: str = ""  # the run's page, when there is one
 
@@ -173,7 +174,11 @@ def _entry_line(entry, *, run_of, allowance_after):
             state="deduction",
         )
     now_allowed = allowance_after.get(entry.pk)
-    allowed = f"{now_allowed} credits in use at once" if now_allowed is not None else ""
+    allowed = (
+        f"{now_allowed:,} credits, each back {settings.CREDIT_REPLENISH_DAYS} days after use"
+        if now_allowed is not None
+        else ""
+    )
     if entry.staff_id:
         title, detail = "Allowance changed for good", " · ".join(filter(None, [note or "by the Pickaxe team", allowed]))
     elif entry.cause == Cause.SIGNUP:

@@ -67,8 +67,13 @@ class InputFieldForm(forms.ModelForm):
             "position",
         ]
         widgets = {
-            "choices": forms.Textarea(attrs={"rows": 3}),
+            "choices": forms.Textarea(attrs={"rows": 3, "placeholder": "Friendly\nFormal\nPlayful"}),
             "position": forms.HiddenInput(attrs={"data-position": ""}),
+        }
+        labels = {"choices": "Choices, one per line"}
+        help_texts = {
+            "choices": "Each line is one option people pick from; at least two.",
+            "max_length": "The most characters people may type (short and long text).",
         }
 
     def __init__(self, *args, **kwargs):
@@ -144,10 +149,44 @@ class PickaxeEditor:
         return valid and not self.problems
 
 
+# Where a run form keeps each input: `input:<key>`, never the bare key. A key is whatever
+# the creator typed, and a bare one would take the place of the form's own names: its
+# `pickaxe`, its `submission_key`, or what a template reads from it (`form.errors`,
+# `form.visible_fields`: a template looks a name up as a field first).
+INPUT = "input:"
+# What a run page posts beside the inputs: the submission key, the studio's test mode, the
+# embed's token and Django's CSRF token. An input whose key is one of them is posted under
+# `input-<key>` instead (a key has no hyphen), so it never takes their place.
+PAGE_POST_NAMES = frozenset({"submission_key", "mode", "embed_token", "csrfmiddlewaretoken"})
+
+
+def input_name(key):
+    """The name the input of the field `key` is posted under: the key, unless the page posts that name itself."""
+    return f"input-{key}" if key in PAGE_POST_NAMES else key
+
+
 class RunForm(forms.Form):
-    """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe)."""
+    """The inputs of one run of `pickaxe` (run_form_class makes one class per pickaxe).
+
+    `inputs` (initial values by field key) and `run_inputs` speak in field keys; the form's
+    own fields are named `INPUT + key` and posted as `input_name(key)`. `initial` may mix
+    both, as before: there "submission_key" is always the form's own."""
 
     pickaxe = None
+
+    def __init__(self, data=None, *args, initial=None, inputs=None, **kwargs):
+        initial = dict(initial or {})
+        for field in self.pickaxe.input_fields:
+            if field.key in initial and field.key != "submission_key":
+                initial[INPUT + field.key] = initial.pop(field.key)
+            if inputs and field.key in inputs:
+                initial[INPUT + field.key] = inputs[field.key]
+        super().__init__(data, *args, initial=initial, **kwargs)
+
+    def add_prefix(self, field_name):
+        if field_name.startswith(INPUT):
+            field_name = input_name(field_name.removeprefix(INPUT))
+        return super().add_prefix(field_name)
 
     def clean(self):
         cleaned = super().clean()
@@ -157,10 +196,19 @@ class RunForm(forms.Form):
                 raise forms.ValidationError(problem, code="prompt_too_long")
         return cleaned
 
+    def errors_by_key(self):
+        """The errors by field key ("__all__": the form's own), as the API names them."""
+        return {name.removeprefix(INPUT): messages for name, messages in self.errors.items()}
+
 
 def run_inputs(cleaned_data):
-    """The inputs as a run stores them and the prompt receives them: text, by field key."""
-    return {key: str(value) for key, value in cleaned_data.items() if key != "submission_key"}
+    """The inputs as a run stores them and the prompt receives them: text, by field key (an
+    optional number left empty is "", not "None")."""
+    return {
+        name.removeprefix(INPUT): "" if value is None else str(value)
+        for name, value in cleaned_data.items()
+        if name.startswith(INPUT)
+    }
 
 
 def number_field(field, options):
@@ -192,15 +240,15 @@ def run_form_class(pickaxe):
     for field in pickaxe.input_fields:
         options = {"label": field.label, "required": field.required, "help_text": field.help_text}
         if field.kind == InputField.Kind.NUMBER:
-            form_fields[field.key] = number_field(field, options)
+            form_fields[INPUT + field.key] = number_field(field, options)
         elif field.kind == InputField.Kind.CHOICE:
             choices = [(choice, choice) for choice in field.choice_list()]
             if not field.required:
                 choices = [("", "—")] + choices
-            form_fields[field.key] = forms.ChoiceField(choices=choices, **options)
+            form_fields[INPUT + field.key] = forms.ChoiceField(choices=choices, **options)
         else:
             long = field.kind == InputField.Kind.LONG_TEXT
-            form_fields[field.key] = forms.CharField(
+            form_fields[INPUT + field.key] = forms.CharField(
                 max_length=field_max_chars(field.max_length),
                 widget=forms.Textarea(attrs={"rows": 5}) if long else None,
                 validators=[lines_of_text if long else single_line],
@@ -213,3 +261,26 @@ def run_form_class(pickaxe):
         error_messages={"invalid": "Reload the page and try again."},
     )
     return type("RunForm", (RunForm,), {"pickaxe": pickaxe, **form_fields})
+
+
+# What a sample run types into each kind of text field (cut to the field's length).
+SAMPLE_TEXT = {InputField.Kind.SHORT_TEXT: "the sea", InputField.Kind.LONG_TEXT: "A few words about the sea."}
+
+
+def sample_inputs(pickaxe):
+    """Inputs `pickaxe`'s run form takes, by field key, for an example to copy: a choice's
+    first option, a number within the bounds, a short text within the length."""
+    inputs = {}
+    for field in pickaxe.input_fields:
+        if field.kind == InputField.Kind.CHOICE:
+            inputs[field.key] = (field.choice_list() or [""])[0]
+        elif field.kind == InputField.Kind.NUMBER:
+            number = 10
+            if field.max_value is not None:
+                number = min(number, field.max_value)
+            if field.min_value is not None:
+                number = max(number, field.min_value)
+            inputs[field.key] = int(number) if number == int(number) else float(number)
+        else:
+            inputs[field.key] = SAMPLE_TEXT[field.kind][: field_max_chars(field.max_length)]
+    return inputs

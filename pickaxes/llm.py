@@ -156,7 +156,7 @@ class Completion:
     async def _from_demo_model(self, *, system, prompt, max_tokens, delay):
         self.prompt_tokens = len(system.split()) + len(prompt.split())
         self.completion_tokens = 0
-        words = re.findall(r"\S+\s*", _demo_answer(prompt))
+        words = re.findall(r"\S+\s*", _demo_answer(system, prompt))
         stopped_at_length = bool(max_tokens) and len(words) > max_tokens
         if stopped_at_length:
             words = words[:max_tokens]
@@ -190,31 +190,26 @@ async def _json_events(byte_chunks):
             yield chunk
 
 
-def _demo_answer(prompt: str) -> str:
-    """The demo model's whole answer: fixed for a given prompt, visibly not a real model's."""
-    words = prompt.split()
-    summary = " ".join(words[:12]) + (" …" if len(words) > 12 else "")
-    noticed = _notable_words(prompt)
-    lines = [
+def _demo_answer(system: str, prompt: str) -> str:
+    """The demo model's whole answer: fixed for a given prompt, visibly not a real model's.
+    It never repeats the prompt or the instructions, not even a word of them: they are the
+    pickaxe creator's work, hidden from the person who runs it (and the filled-in template
+    cannot be told apart from the values that person typed). It only counts them."""
+    words, lines = len(prompt.split()), len(prompt.splitlines()) or 1
+    answer = [
         "## Demo answer",
         "",
-        f'The offline demo model read your prompt, "{summary or "(empty)"}", and wrote '
-        "this placeholder instead of a real answer.",
+        "The offline demo model wrote this placeholder instead of a real answer.",
         "",
-        f"- Your prompt has {len(words)} word{'' if len(words) == 1 else 's'}.",
+        f"- The prompt it was sent has {_count(words, 'word')} on {_count(lines, 'line')}.",
+        f"- The pickaxe's hidden instructions have {_count(len(system.split()), 'word')}.",
+        "- A real model answers once the site has an OpenAI API key.",
     ]
-    if noticed:
-        lines.append("- Words that stand out: " + ", ".join(f"**{w}**" for w in noticed) + ".")
-    lines.append("- A real model answers once the site has an OpenAI API key.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(answer) + "\n"
 
 
-def _notable_words(prompt: str, count: int = 3) -> list[str]:
-    """The longest distinct words of the prompt, earliest first among equals."""
-    seen = {}
-    for position, word in enumerate(re.findall(r"\w{4,}", prompt.lower())):
-        seen.setdefault(word, position)
-    return sorted(seen, key=lambda word: (-len(word), seen[word]))[:count]
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _message_for(err: openai.OpenAIError, *, answering: bool) -> str:

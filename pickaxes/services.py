@@ -85,6 +85,15 @@ def save_pickaxe(*, owner, form, fields_formset):
     return pickaxe
 
 
+@transaction.atomic
+def set_published(*, pickaxe, published):
+    """Publish a pickaxe (public: listed on the home page, anyone may run it) or unpublish it
+    (private: only its owner may open it); returns the pickaxe as saved."""
+    pickaxe.visibility = Pickaxe.Visibility.PUBLIC if published else Pickaxe.Visibility.PRIVATE
+    pickaxe.save(update_fields=["visibility", "updated_at"])
+    return pickaxe
+
+
 @dataclass(frozen=True)
 class Started:
     """A run that was opened (`created`), or the first run of a repeated submission."""

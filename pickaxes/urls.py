@@ -12,4 +12,5 @@ urlpatterns = [
     path("studio/", views.studio, name="studio"),
     path("studio/new/", views.studio_new, name="studio_new"),
     path("studio/<slug:slug>/", views.studio_edit, name="studio_edit"),
+    path("studio/<slug:slug>/publish/", views.studio_publish, name="studio_publish"),
 ]

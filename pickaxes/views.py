@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from accounts.forms import OwnApiKeyForm
 from accounts.models import OwnApiKey
@@ -17,7 +18,7 @@ from credits import selectors as credit_selectors
 from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
 from pickaxes import activity, results, running, selectors, services
-from pickaxes.forms import PickaxeEditor, run_form_class, run_inputs
+from pickaxes.forms import PickaxeEditor, input_name, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
 
@@ -37,7 +38,7 @@ def pickaxe_page(request, slug):
         request.session[PENDING_INPUTS] = pending
     elif "again" in request.GET:  # "Run again with these inputs", from a past run's page
         initial = selectors.inputs_to_run_again(request.user, request.GET["again"], pickaxe)
-    form = run_form_class(pickaxe)(initial={**(initial or {}), "submission_key": new_submission_key()})
+    form = run_form_class(pickaxe)(inputs=initial, initial={"submission_key": new_submission_key()})
     return render(
         request,
         "pickaxes/pickaxe.html",
@@ -125,7 +126,9 @@ def _remember_inputs(request, pickaxe):
     fields = {field.key for field in pickaxe.input_fields}
     pending = request.session.get(PENDING_INPUTS, {})
     pending[pickaxe.slug] = {
-        key: request.POST[key][: services.field_max_chars(None)] for key in fields if key in request.POST
+        key: request.POST[input_name(key)][: services.field_max_chars(None)]
+        for key in fields
+        if input_name(key) in request.POST
     }
     request.session[PENDING_INPUTS] = pending
 
@@ -182,6 +185,25 @@ def studio_new(request):
         "pickaxes/studio_edit.html",
         {"form": editor.form, "fields": editor.fields, "problems": editor.problems},
     )
+
+
+@login_required
+@require_POST
+def studio_publish(request, slug):
+    """Publish or unpublish (the button's `publish` is "yes" or "no"), then back to where the
+    button was: the studio's list, or the pickaxe's studio page."""
+    pickaxe = selectors.owned_pickaxe(slug, request.user)
+    published = request.POST.get("publish") == "yes"
+    services.set_published(pickaxe=pickaxe, published=published)
+    if published:
+        messages.success(
+            request, f"“{pickaxe.name}” is published: it is listed on the home page, and anyone can run it."
+        )
+    else:
+        messages.success(request, f"“{pickaxe.name}” is unpublished: it is private, and only you can open it.")
+    if request.POST.get("back") == "list":
+        return redirect("studio")
+    return redirect("studio_edit", slug=pickaxe.slug)
 
 
 @login_required

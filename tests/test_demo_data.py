@@ -32,3 +32,38 @@ def test_with_debug_off_no_staff_account_is_made_and_the_command_to_make_one_is_
     printed = run_demo_data()
     assert "manage.py createsuperuser" in printed and demo_data.STAFF_PASSWORD not in printed
     assert not get_user_model().objects.filter(is_staff=True).exists()
+
+
+def test_the_demo_length_in_words_is_bounded_and_out_of_range_is_refused_before_any_charge(db, settings, user):
+    from credits import selectors as credits
+    from pickaxes.models import Run
+    from tests.clients import post_without_javascript
+
+    settings.OPENAI_API_KEY = ""
+    settings.DEMO_MODEL_DELAY_SECONDS = 0
+    run_demo_data()
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get("/p/explain-like-im-new/").content.decode()
+    assert 'min="50"' in page and 'max="600"' in page
+    for words in ("5", "5000"):
+        data = {"topic": "the sea", "words": words, "submission_key": f"words-{words}-0123456789"}
+        response = post_without_javascript(browser, "/p/explain-like-im-new/run/", data)
+        assert response.status_code == 400
+        assert "Ensure this value is" in response.content.decode()
+    assert not Run.objects.exists() and credits.balance(user) == 25
+    data = {"topic": "the sea", "words": "100", "submission_key": "words-100-0123456789"}
+    assert post_without_javascript(browser, "/p/explain-like-im-new/run/", data).status_code == 200
+    assert Run.objects.get().status == "succeeded"
+
+
+def test_run_again_it_gives_an_older_demo_pickaxe_its_fields_bounds(db):
+    from pickaxes.models import InputField
+
+    run_demo_data()
+    words = InputField.objects.get(pickaxe__slug="explain-like-im-new", key="words")
+    InputField.objects.filter(pk=words.pk).update(min_value=None, max_value=None)  # as made before the bounds
+    run_demo_data()
+    words.refresh_from_db()
+    assert (words.min_value, words.max_value) == (50, 600)
+    assert InputField.objects.filter(pickaxe__slug="explain-like-im-new").count() == 2

@@ -37,13 +37,18 @@
     renumber();
   });
 
-  // Options only matter for a choice, bounds for a number: show each for its kind alone.
+  // Options only matter for a choice, bounds for a number, a length for text: show each
+  // for its kind alone. Without JavaScript all show, and a note says which kind uses which.
   function showChoices(row) {
     var kind = row.querySelector("select[name$='-kind']");
-    var choices = row.querySelector("[data-choices]");
-    var bounds = row.querySelector("[data-number-bounds]");
-    if (kind && choices) choices.hidden = kind.value !== "choice";
-    if (kind && bounds) bounds.hidden = kind.value !== "number";
+    if (!kind) return;
+    var text = kind.value === "short_text" || kind.value === "long_text";
+    var parts = [["[data-choices]", kind.value === "choice"], ["[data-number-bounds]", kind.value === "number"],
+      ["[data-text-only]", text], ["[data-kind-note]", false]];
+    parts.forEach(function (part) {
+      var element = row.querySelector(part[0]);
+      if (element) element.hidden = !part[1];
+    });
   }
 
   list.addEventListener("change", function (event) {

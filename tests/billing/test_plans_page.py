@@ -24,7 +24,7 @@ def test_each_card_shows_the_catalogue_name_allowance_and_price(client):
 def test_the_replenishment_period_comes_from_the_setting(client, settings):
     settings.CREDIT_REPLENISH_DAYS = 14
     html = client.get("/billing/").content.decode()
-    assert "each comes back 14 days after you use it" in card(html, plans.FREE.code)
+    assert "each one you use comes back 14 days later" in card(html, plans.FREE.code)
     assert "30 days" not in html
 
 
@@ -90,3 +90,22 @@ def test_without_stripe_not_configured_is_said_once(client, user, settings):
     client.force_login(user)
     html = client.get("/billing/").content.decode()
     assert html.lower().count("not configured") == 1
+
+
+def test_a_bonus_is_shown_as_a_bonus_not_as_more_than_the_plan_allows(client, user):
+    from credits import services as credits
+
+    credits.grant(user, 23, reason="outage")
+    client.force_login(user)
+    html = client.get("/billing/").content.decode()
+    line = re.search(r'data-testid="balance-line">(.*?)</p>', html, re.S).group(1)
+    assert 'data-testid="credit-balance">48</span> credits' in line
+    assert "25 from Free, 23 bonus until" in line
+    assert "of 25" not in html
+
+
+def test_plans_say_what_a_buyer_gets_not_credits_in_use_at_once(client):
+    html = client.get("/billing/").content.decode()
+    assert "in use at once" not in html
+    gold = card(html, plans.GOLD.code)
+    assert 'data-testid="allowance">1,000</span> credits; each one you use comes back 30 days later' in gold

@@ -121,3 +121,14 @@ def test_at_0_credits_the_next_credit_is_the_first_use_that_comes_back(clock, pe
 def test_without_runs_there_is_no_run_out_date(clock, person):
     ahead = selectors.forecast(person)
     assert (ahead.pace_per_day, ahead.run_out_at(), ahead.days()) == (0, None, [])
+
+
+def test_back_at_the_threshold_counts_every_credit_back_that_day(clock, person):
+    # "back at 5 on 31 Mar" read as if only 5 came back, when all 25 did.
+    for _ in range(25):
+        services.spend(person)  # all back on day 30
+    ahead = selectors.forecast(person, threshold=5)
+    back = ahead.back_at_threshold()
+    assert (back.at, back.balance) == (START + 30 * DAY, 25)
+    assert back.at == ahead.back_at_threshold_at()
+    assert selectors.forecast(person, threshold=None).back_at_threshold() is None

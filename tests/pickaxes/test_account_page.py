@@ -67,3 +67,19 @@ def test_account_page_query_count_does_not_grow_with_history(client, user):
     for _ in range(20):
         services.spend(user)
     assert count_queries() == few
+
+
+def test_at_0_credits_the_account_page_says_when_the_next_credit_returns_not_a_run_out_date(client, user):
+    from django.utils import timezone
+
+    from credits import services as credits
+
+    for _ in range(25):
+        credits.spend(user)
+    client.force_login(user)
+    html = client.get("/account/").content.decode()
+    pace = html[html.index('data-testid="pace"') :].split("</p>", 1)[0]
+    assert "run out around" not in pace
+    assert "You have run out of credits: the next one comes back on" in pace
+    back = timezone.localtime(timezone.now() + timezone.timedelta(days=30))
+    assert back.strftime("%-d %b") in pace

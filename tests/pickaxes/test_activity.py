@@ -45,7 +45,7 @@ def test_runs_show_their_pickaxe_and_whether_they_were_charged_refunded_or_cut_o
     assert lines[1].startswith(f"Credit back {name}: the run failed before any output +1")
     assert lines[2].startswith(f"{name} failed before any output: not charged")
     assert lines[3].startswith(f"{name} charged · back on ") and "−1" in lines[3]
-    assert lines[4].startswith("Free plan 25 credits in use at once +25 allowance")
+    assert lines[4].startswith("Free plan 25 credits, each back 30 days after use +25 allowance")
     html = account_page(client, user)
     assert f'href="/account/runs/{charged.pk}/"' in html
 
@@ -86,9 +86,9 @@ def test_plan_and_pack_changes_and_a_permanent_allowance_change(client, user, st
     html = account_page(client, user)
     lines = activity_lines(html)
     assert lines[0].startswith(
-        "Allowance changed for good Partner programme · 1110 credits in use at once +10 allowance"
+        "Allowance changed for good Partner programme · 1,110 credits, each back 30 days after use +10 allowance"
     )
-    assert lines[1].startswith("Plan: Gold + 1 × Extra 100 1100 credits in use at once +1075 allowance")
+    assert lines[1].startswith("Plan: Gold + 1 × Extra 100 1,100 credits, each back 30 days after use +1075 allowance")
     assert "alice.support" not in html
     user.refresh_from_db()
     assert (

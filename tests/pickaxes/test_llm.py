@@ -213,7 +213,7 @@ def test_is_demo_when_the_platform_has_no_key(settings):
     assert llm.is_demo() is False
 
 
-def test_demo_model_answers_from_the_prompt_without_any_request(fake_openai, settings):
+def test_demo_model_answers_without_any_request_and_counts_the_prompt_without_repeating_it(fake_openai, settings):
     settings.OPENAI_API_KEY = ""
     settings.DEMO_MODEL_DELAY_SECONDS = 0
 
@@ -224,7 +224,8 @@ def test_demo_model_answers_from_the_prompt_without_any_request(fake_openai, set
     text = "".join(pieces)
     assert len(pieces) > 10  # word by word
     assert text.startswith("## ")
-    assert '"Name a coffee shop for cats."' in text
+    assert "6 words on 1 line" in text
+    assert not {"coffee", "shop", "cats"} & set(text.lower().replace(".", " ").split())
     assert "\n- " in text
     assert again == pieces
     assert "".join(other) != text

@@ -27,7 +27,11 @@ def superuser(make_user):
     [
         ("grant", {"amount": "50", "expires_on": "2099-01-01"}, "Bonus credits Welcome back! · until 1 Jan"),
         ("deduct", {"amount": "3"}, "Credits deducted Welcome back! · back on "),
-        ("allowance", {"change": "7"}, "Allowance changed for good Welcome back! · 32 credits in use at once"),
+        (
+            "allowance",
+            {"change": "7"},
+            "Allowance changed for good Welcome back! · 32 credits, each back 30 days after use",
+        ),
     ],
 )
 def test_the_user_reads_the_note_for_them_never_the_reason_or_who(client, superuser, user, action, data, line):

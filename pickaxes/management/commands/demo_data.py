@@ -1,5 +1,6 @@
 """Creates the demo creator and three public pickaxes, and with DEBUG on a staff account
-for the admin; prints how to sign in to each (idempotent)."""
+for the admin; prints how to sign in to each (idempotent: run again, it brings the demo
+pickaxes' fields up to date and makes nothing twice)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -43,7 +44,14 @@ PICKAXES = [
         "prompt_template": "Explain {{topic}} to someone new to it, in about {{words}} words.",
         "fields": [
             {"label": "Topic", "key": "topic", "kind": Kind.SHORT_TEXT, "max_length": 200},
-            {"label": "Length in words", "key": "words", "kind": Kind.NUMBER, "help_text": "50 to 600"},
+            {
+                "label": "Length in words",
+                "key": "words",
+                "kind": Kind.NUMBER,
+                "min_value": 50,
+                "max_value": 600,
+                "help_text": "50 to 600",
+            },
         ],
     },
     {
@@ -84,6 +92,11 @@ class Command(BaseCommand):
             if made:
                 for position, field in enumerate(fields):
                     InputField.objects.create(pickaxe=pickaxe, position=position, **field)
+            else:
+                # A database made by an earlier version gets today's rules (bounds, lengths)
+                # for the fields it still has; nothing else of the pickaxe is touched.
+                for field in fields:
+                    InputField.objects.filter(pickaxe=pickaxe, key=field["key"]).update(**field)
         if settings.DEBUG:
             staff, created = User.objects.get_or_create(
                 email=STAFF_EMAIL, defaults={"name": "Demo Staff", "is_staff": True, "is_superuser": True}
