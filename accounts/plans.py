@@ -1,4 +1,4 @@
-"""The plan catalogue: each plan and pack, what it is called and what it allows (DESIGN.md §4).
+"""The plan catalogue: each plan and pack, what it is called and what it allows.
 
 Defined once, in the lowest app, so that billing (what is sold and held), credits (a new
 account's Free allowance), the pages, the admin, the commands and the tests read the same

@@ -1,5 +1,5 @@
 """Signals other apps send about a user; accounts defines them so that senders and
-receivers need not know each other (DESIGN.md section 6)."""
+receivers need not know each other."""
 
 from django.dispatch import Signal
 

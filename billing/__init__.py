@@ -1,1 +1,1 @@
-"""Billing: Stripe Checkout, the Customer Portal and webhooks (see DESIGN.md section 4)."""
+"""Billing: Stripe Checkout, the Customer Portal and webhooks."""

@@ -1,6 +1,6 @@
 """What users hold through Stripe, and every webhook event Stripe sent us.
 
-Webhooks are the only source of truth (DESIGN.md section 4): an event only triggers a
+Webhooks are the only source of truth: an event only triggers a
 re-read of the customer's subscriptions from Stripe, and the Entitlement is computed
 from what Stripe says now, so duplicated or reordered events cannot corrupt it.
 """

@@ -1,4 +1,4 @@
-"""The project's admin site, and the admin screens that combine apps (DESIGN.md §6).
+"""The project's admin site, and the admin screens that combine apps (README, "Layout").
 
 Each app's admin.py registers its own models. Here, the one place that may import every
 app: the staff user admin (plan and own key from accounts, balance and credit actions from

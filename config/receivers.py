@@ -1,7 +1,7 @@
 """The Support group, made after every migrate.
 
 It is a project-level thing: it names permissions of every app, so no app's migration
-can make it without depending on the apps above it (DESIGN.md §6).
+can make it without depending on the apps above it (README, "Layout").
 """
 
 from django.apps import apps as global_apps

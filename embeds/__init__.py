@@ -1,1 +1,1 @@
-"""Embeds: the iframe view, its settings and visitor limits (see DESIGN.md section 5)."""
+"""Embeds: the iframe view, its settings and visitor limits."""

@@ -1,1 +1,1 @@
-"""Pickaxes: the builder, browsing and running AI tools (see DESIGN.md section 7)."""
+"""Pickaxes: the builder, browsing and running AI tools (README: "A run, step by step")."""

@@ -1,4 +1,4 @@
-"""Arrows between the apps point down the list only (DESIGN.md §6), and no app imports config.
+"""Arrows between the apps point down the list only (README, "Layout"), and no app imports config.
 
 Every .py file of the five apps is parsed (never imported), and each reference to another
 app counts as an arrow: an import (also through import_module/import_string), an admin

@@ -1,5 +1,5 @@
 """Production settings fail loud: they refuse what would silently break across processes
-(DESIGN.md section 9: a per-process cache when DEBUG is off) and the unsafe defaults, and
+(a per-process cache when DEBUG is off) and the unsafe defaults, and
 `check --deploy` is clean once production is configured. And the browser policy (CSP)."""
 
 import os

@@ -1,4 +1,4 @@
-"""Own OpenAI key (BYOK, DESIGN.md section 2): Gold only, encrypted at rest, never shown."""
+"""Own OpenAI key (BYOK): Gold only, encrypted at rest, never shown."""
 
 import pytest
 from cryptography.fernet import Fernet

@@ -1,4 +1,4 @@
-"""The embed (DESIGN.md section 5) in Chromium, across two sites.
+"""The embed in Chromium, across two sites.
 
 The app is the ASGI server (`asgi_live_server`, uvicorn on 127.0.0.1:<port>), reached
 for the embed as http://localhost:<port>. The host page, a stranger's website, is served

@@ -1,4 +1,4 @@
-"""Property test: random histories against an independent model of DESIGN.md section 2.
+"""Property test: random histories against an independent model of the credit rules (README).
 
 The model is a plain list of (amount, created, expires) written from the rules, not
 from the code: balance(t) = the sum of entries created by t that have not expired at t.

@@ -1,4 +1,4 @@
-"""DESIGN.md section 2, rule by rule, through the credits services and selectors."""
+"""The credit rules (README), rule by rule, through the credits services and selectors."""
 
 from datetime import timedelta
 

@@ -1,4 +1,4 @@
-"""The embed (DESIGN.md section 5): the owner pays, limits hold, visitors learn nothing of the owner."""
+"""The embed: the owner pays, limits hold, visitors learn nothing of the owner."""
 
 from datetime import timedelta
 

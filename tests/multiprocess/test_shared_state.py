@@ -1,4 +1,4 @@
-"""Two web processes, one database, one Redis (DESIGN.md section 9): what one process
+"""Two web processes, one database, one Redis: what one process
 learns, the other knows; a process killed mid-run leaves nothing lost or charged wrongly."""
 
 import json

@@ -1,4 +1,4 @@
-"""Charging through the views (DESIGN.md sections 2, 3 and 7), with a fake model server."""
+"""Charging through the views (README: "Credit rules", "Who pays"), with a fake model server."""
 
 import pytest
 

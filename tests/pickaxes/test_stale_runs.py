@@ -1,5 +1,5 @@
 """A run whose process died is closed by the sweep once its lease lapses, refunded if it had
-no output (DESIGN.md section 7.6); a run whose process is alive is never swept."""
+no output; a run whose process is alive is never swept."""
 
 import asyncio
 from datetime import timedelta

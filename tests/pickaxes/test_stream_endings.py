@@ -1,5 +1,5 @@
-"""Every way a model stream can end, against the fake OpenAI server (DESIGN.md section 2,
-refund): the run's status, the ledger, and what the person who pressed Submit reads.
+"""Every way a model stream can end, against the fake OpenAI server (the
+refund rule): the run's status, the ledger, and what the person who pressed Submit reads.
 
 A run that ends with no output is never charged; one cut off after some output is
 charged and says so; the model ending on purpose early (its length limit) is an answer.
