@@ -99,7 +99,7 @@ def test_a_process_killed_mid_stream_leaves_its_run_to_the_sweep_with_the_output
     (lease_holds,) = run_sql(env["DATABASE_URL"], "SELECT lease_until > now() FROM pickaxes_run")[0]
     assert lease_holds, "the lease was renewed while the process lived"
     time.sleep(float(env["RUN_LEASE_SECONDS"]) + 0.5)  # nobody renews it any more
-    assert manage(env, "close_stale_runs").stdout.strip() == "Closed 1 stale run."
+    assert manage(env, "close_stale_runs").stdout.strip() == "Closed 1 stale run; counted the runs of 1."
     ((status, kept, refunded),) = run_sql(env["DATABASE_URL"], "SELECT status, output, refunded FROM pickaxes_run")
     assert (status, refunded) == ("failed", False)
     assert kept.startswith("piece0 piece1") and kept == output
