@@ -23,11 +23,13 @@ import os
 import re
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -235,6 +237,39 @@ def new_pickaxe(label):
         pickaxe=pickaxe, position=0, label="Topic", key="topic", kind=InputField.Kind.SHORT_TEXT, max_length=200
     )
     return pickaxe.slug
+
+
+class Setup:
+    """What the server benchmarks prepare: a database with `users` logged-in users and a
+    pickaxe, the servers' environment, and a folder for the server logs (removed at exit
+    unless `keep_logs()`)."""
+
+    def __init__(self, suffix, users):
+        self.url, self.db_name, self.db_params = create_database(suffix)
+        self.env = production_env(self.url)
+        setup_django(self.env)
+        self.sessions = logged_in_users(users)
+        self.slug = new_pickaxe("run")
+        self.csrf = csrf_secret()
+        from django.db import connections
+
+        connections.close_all()
+        self.logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+        self._remove_logs = at_exit(lambda: shutil.rmtree(self.logs, ignore_errors=True))
+
+    def keep_logs(self):
+        if self._remove_logs in _undo:
+            _undo.remove(self._remove_logs)
+        print(f"Server logs kept in {self.logs}")
+
+    def server(self, variant, fake_url, workers):
+        return start_server(variant, env=self.env, fake_url=fake_url, workers=workers, logs=self.logs)
+
+    def probe(self, fake):
+        return Probe(self.db_params, self.db_name, fake)
+
+    def poster(self, server):
+        return RunPoster(server.port, self.slug, self.sessions, self.csrf)
 
 
 # --------------------------------------------------------------------------- processes
