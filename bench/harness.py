@@ -174,12 +174,11 @@ def _forget_redis_keys(redis_url, prefix):
         client.delete(key)
 
 
-def setup_django(env, *, pool=False):
-    """Django in this process, with `env`, on the migrated bench database. Without `pool`,
-    each thread holds a plain connection of its own."""
+def setup_django(env):
+    """Django in this process, with `env`, on the migrated bench database; each thread
+    holds a plain connection of its own (no pool)."""
     os.environ.update(env)
-    if not pool:
-        os.environ["DATABASE_POOL_MAX_SIZE"] = "0"
+    os.environ["DATABASE_POOL_MAX_SIZE"] = "0"
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     os.chdir(ROOT)
@@ -301,7 +300,10 @@ class Child:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        self.proc.wait(10)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            print(f"bench: process {self.pid} outlived SIGKILL.", file=sys.stderr)
 
     def stop(self, timeout=15):
         """Close stdin and SIGINT (gunicorn's quick shutdown), then kill what is left."""
@@ -399,10 +401,11 @@ def cpu_of(pid):
 
 
 def machine_busy():
-    """CPU seconds the whole machine has been busy (all but idle and iowait)."""
+    """CPU seconds the whole machine has been busy: user, nice, system, irq, softirq, steal
+    (not idle and iowait; guest time is already in user)."""
     with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / TICK
+        user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 def others_while_idle(seconds=2.0):

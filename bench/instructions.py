@@ -31,18 +31,12 @@ RUNS = 100
 WARMUP = 30
 
 
-def child(slug, session, csrf, runs):
-    """In the child: WARMUP runs, a handshake, `runs` runs, a handshake (the parent turns
-    callgrind's counting on and off at the handshakes)."""
-    sys.path.insert(0, str(harness.ROOT))
-    os.chdir(harness.ROOT)
-    from config.asgi import application
+class Exchange:
+    """One run posted to an ASGI application as a server would post it: its scope, the
+    request body, and the answer collected."""
 
-    poster = harness.RunPoster(80, slug, [session], csrf)
-
-    async def one():
-        path, headers, body = poster.parts()
-        scope = {
+    def __init__(self, path, headers, body):
+        self.scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
             "http_version": "1.1",
@@ -56,33 +50,42 @@ def child(slug, session, csrf, runs):
             "client": ("127.0.0.1", 40000),
             "server": ("127.0.0.1", 80),
         }
-        sent, done, answer = [], asyncio.Event(), {}
+        self.body, self.sent, self.done = body, False, asyncio.Event()
+        self.status, self.answer = None, b""
 
-        async def receive():
-            if not sent:
-                sent.append(True)
-                return {"type": "http.request", "body": body, "more_body": False}
-            await done.wait()
-            return {"type": "http.disconnect"}
+    async def receive(self):
+        if not self.sent:
+            self.sent = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        await self.done.wait()
+        return {"type": "http.disconnect"}
 
-        async def send(message):
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                answer["body"] = answer.get("body", b"") + message.get("body", b"")
-                if not message.get("more_body"):
-                    done.set()
+    async def send(self, message):
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body":
+            self.answer += message.get("body", b"")
+            if not message.get("more_body"):
+                self.done.set()
 
-        await application(scope, receive, send)
-        await done.wait()
-        problem = harness.run_problem(answer.get("status"), answer.get("body", b""))
-        if problem:
-            sys.exit(f"bench: a run did not end ok: {problem}")
+
+def child(slug, session, csrf, runs):
+    """In the child: WARMUP runs, a handshake, `runs` runs, a handshake (the parent turns
+    callgrind's counting on and off at the handshakes)."""
+    sys.path.insert(0, str(harness.ROOT))
+    os.chdir(harness.ROOT)
+    from config.asgi import application
+
+    poster = harness.RunPoster(80, slug, [session], csrf)
 
     async def main():
         for count, word in ((WARMUP, "warm"), (runs, "done")):
             for _ in range(count):
-                await one()
+                run = Exchange(*poster.parts())
+                await application(run.scope, run.receive, run.send)
+                await run.done.wait()
+                if problem := harness.run_problem(run.status, run.answer):
+                    sys.exit(f"bench: a run did not end ok: {problem}")
             while len(asyncio.all_tasks()) > 1:  # a run may end in a task of its own (its last database step)
                 await asyncio.sleep(0.01)
             print(word, flush=True)

@@ -357,7 +357,7 @@ def main():
     spend_p50 = spend_with_history(cfg, rows)
     balance_p50, balances_equal = balance_with_history(cfg, rows)
     harness.print_table(("benchmark", "threads", "calls", "calls/s", "p50 ms", "p99 ms", "notes"), rows)
-    print()
+    print(f"\nOthers kept {harness.others_while_idle():.2f} of 2 cores busy after the end.\n")
     for error in (hot["errors"] + refusal_errors)[:10]:
         print(f"ERROR {error}")
     targets = harness.Targets()
