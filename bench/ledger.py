@@ -185,8 +185,9 @@ def hot_account(cfg, rows):
     spends, anchors = rates["spend()"], rates["anchor"]
     # Each spend() round against the anchor rounds either side of it, so a drift of the machine
     # cancels out; the noise: how much two neighbouring anchor rounds (the same code) differ.
-    ratios = [s / statistics.mean(anchors[max(r - 1, 0) : r + 1]) for r, s in enumerate(spends)]
-    steps = [abs(b - a) / a for a, b in zip(anchors, anchors[1:], strict=False)] or [0.0]
+    beside = [statistics.mean(anchors[max(r - 1, 0) : r + 1]) for r in range(len(spends))]
+    ratios = [s / a for s, a in zip(spends, beside, strict=True) if a] or [0.0]  # a = 0: a round failed
+    steps = [abs(b - a) / a for a, b in zip(anchors, anchors[1:], strict=False) if a] or [0.0]
     admitted = sum(t.admitted for done in runs.values() for t in done)
     written = uses_of(user) - uses
     return {
