@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,6 +98,7 @@ def child(slug, session, csrf, runs):
 def counted(env, child_args, *, valgrind):
     """Run the child; under valgrind, the instructions of its counted runs."""
     out = Path(tempfile.mkdtemp(prefix="instructions-")) / "callgrind.out"
+    harness.at_exit(lambda: shutil.rmtree(out.parent, ignore_errors=True))
     prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"] if valgrind else []
     command = [*prefix, sys.executable, __file__, "--child", *child_args]
     proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
