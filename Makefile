@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/pickaxe_bench
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-quick clean
 
 $(PY):
 	@python=$$(bin/find-python) && echo "Creating $(VENV) with $$python" && "$$python" -m venv $(VENV)
@@ -40,13 +40,18 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Both benchmarks run even if the first misses a target; the target fails if either did.
-# bench/streams.py uses the database named in the URL plus `_streams`.
+# The bench's three questions (bench/README.md): the ledger, the run path, the burst. Each
+# uses databases of its own named after BENCH_DATABASE_URL's and drops them at exit. All
+# three run even if one misses a target; then the target fails. `make bench-quick`: the
+# same with small numbers (~4 minutes; a smoke test, its verdicts mean little).
 bench: install
-	@status=0; \
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/run.py || status=1; \
-	DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/streams.py || status=1; \
-	exit $$status
+	@status=0; for script in ledger run_path burst; do \
+		echo "== bench/$$script.py $(BENCH_ARGS)"; \
+		DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/$$script.py $(BENCH_ARGS) || status=1; \
+	done; exit $$status
+
+bench-quick: BENCH_ARGS = --quick
+bench-quick: bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis staticfiles

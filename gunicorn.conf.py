@@ -3,7 +3,7 @@
 gunicorn reads this file from the working directory (or `-c gunicorn.conf.py`); anything
 given on the command line wins. gunicorn is the process manager; each worker process is
 a uvicorn event loop running the ASGI app, so a streaming run holds a coroutine, not a
-worker. `bench/streams.py` measures this configuration.
+worker. `bench/run_path.py` and `bench/burst.py` measure this configuration.
 
 Environment:
   PORT              port to listen on, all interfaces (default 8000)

@@ -1,6 +1,6 @@
-"""The bare ASGI baseline of bench/streams.py: what the same server stack does with no Django.
+"""The bare ASGI baseline of bench/run_path.py: what the same server stack does with no Django.
 
-    gunicorn -c bench/gunicorn_bench.conf.py --pythonpath bench baseline_asgi:app
+    gunicorn -c gunicorn.conf.py --pythonpath bench baseline_asgi:app
 
 Served exactly as the project is (gunicorn + uvicorn's worker class, the same settings
 and WEB_CONCURRENCY). For each `POST .../run/` it:
@@ -27,7 +27,6 @@ import json
 import os
 
 import httpx2
-import querycount  # bench/querycount.py (gunicorn's --pythonpath bench)
 from psycopg_pool import AsyncConnectionPool
 
 POOL_MAX = 10
@@ -163,7 +162,6 @@ async def app(scope, receive, send):
             "SELECT session_data FROM django_session WHERE session_key = %s", (_session_key(scope),)
         )
         session = await cursor.fetchone()
-    querycount.count()
 
     await send(
         {

@@ -1,6 +1,6 @@
-"""The Django floor of bench/streams.py: the baseline's work, served by the project's Django.
+"""The Django floor of bench/run_path.py and bench/burst.py: the baseline's work, served by the project's Django.
 
-    gunicorn -c bench/gunicorn_bench.conf.py --pythonpath bench django_floor:application
+    gunicorn -c gunicorn.conf.py --pythonpath bench django_floor:application
 
 The project's ASGI application (`config.asgi`: its handler, settings and middleware:
 sessions, CSRF, authentication, ...) with a URL conf of its own (django_floor_settings)

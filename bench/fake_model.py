@@ -1,4 +1,4 @@
-"""The fake model for bench/streams.py: tests/fakes/openai_server.py's streamed answer,
+"""The fake model of the bench: tests/fakes/openai_server.py's streamed answer,
 served by one asyncio process.
 
     python bench/fake_model.py --chunks 51 --delay 0     # prints its base URL, then serves until stdin closes
