@@ -175,8 +175,9 @@ def _read_without_lock(user_id, key):
 
 
 def _admit(account_id, *, now, key, note):
-    """The admission: take one credit off the account row if it is caught up and has
-    one (the row lock is taken only then) and write the use. Returns None when it took
+    """The admission: take one credit off the account row if it is caught up (counted_until
+    later than now, so its running balance is its Balance) and has one (the row lock is
+    taken only then), and write the use. Returns None when it took
     nothing (nothing written, nothing locked); else (the balance after, the low-balance
     threshold or None, the use, or None when `key` was already used on this account).
 
@@ -263,7 +264,7 @@ def _alert_threshold(account, *, now):
 
 
 def _give_back_one_credit(account_id, *, now):
-    """Undo _take_one_credit when no use was written; counted_until is recomputed, since
+    """Undo _admit's decrement when it wrote no use; counted_until is recomputed, since
     the decrement may have lowered it to the unwritten use's expiry."""
     first_expiry = Entry.objects.filter(account_id=account_id, expires_at__gt=now).order_by("expires_at")
     CreditAccount.objects.filter(pk=account_id).update(
