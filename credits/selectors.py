@@ -28,13 +28,18 @@ def balance(user, *, at=None):
 
     May be negative (after a downgrade or a deduction); `available` shows that as 0.
     Now: the account's running balance less what expired since (one query that writes
-    nothing, CreditAccountQuerySet.with_balance). At a past moment: the entries that
-    counted then, summed (EntryQuerySet.counted_at).
+    nothing, CreditAccountQuerySet.with_balance; as plain SQL it saved 1.6 M instructions
+    of a site run's 29.5 M, 5.5%: bench/instructions.py). At a past moment: the entries
+    that counted then, summed (EntryQuerySet.counted_at).
     """
     if at is not None:
         return _entries_of(user).counted_at(at).total()
-    accounts = CreditAccount.objects.filter(user_id=user.pk).with_balance(timezone.now())
-    return accounts.values_list("balance_at", flat=True).first() or 0
+    try:
+        return (
+            CreditAccount.objects.with_balance(timezone.now()).values_list("balance_at", flat=True).get(user_id=user.pk)
+        )
+    except CreditAccount.DoesNotExist:
+        return 0
 
 
 def available(user, *, at=None):
