@@ -16,7 +16,9 @@ from django.http import Http404
 from django.utils import timezone
 
 from credits import selectors as credit_selectors
-from pickaxes.models import Pickaxe, Run
+from pickaxes import chat, llm
+from pickaxes.models import Conversation, Pickaxe, Run
+from pickaxes.output import render_output
 
 Visibility = Pickaxe.Visibility
 ORDERINGS = {"newest": ["-created_at", "-id"], "popular": ["-runs_count", "-created_at"]}
@@ -326,3 +328,101 @@ def run_data(run_id):
         "created_at": run.started_at,
         "finished_at": run.finished_at,
     }
+
+
+def conversation_for(public_id, holder, *, pickaxe=None):
+    """The conversation with this public id, for its holder only (and of `pickaxe`, when
+    given); Http404 for anyone else's, a bad id or another pickaxe's: never a hint that it
+    exists."""
+    conversation = (
+        Conversation.objects.filter(public_id=str(public_id or "")[:32], holder=holder)
+        .filter(**({"pickaxe": pickaxe} if pickaxe is not None else {}))
+        .select_related("pickaxe")
+        .first()
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation as its page shows it: what was sent, and its answer
+    (or why there is none). `remembered` False: the model is no longer sent it."""
+
+    run_id: int
+    position: int
+    text: str
+    answer_html: str
+    status: str
+    error: str
+    refunded: bool
+    charged: bool
+    demo: bool
+    notice: str
+    remembered: bool
+
+    @property
+    def answered(self):
+        return self.status == Run.Status.SUCCEEDED
+
+    @property
+    def not_answered(self):
+        """Failed before any output: not charged, and offered again (Retry)."""
+        return self.status == Run.Status.FAILED and not self.answer_html
+
+
+@dataclass(frozen=True)
+class ChatView:
+    """A conversation's page: its messages in order; `forgotten` of the earliest are no
+    longer sent to the model (the page says so)."""
+
+    conversation: Conversation | None
+    messages: list
+    forgotten: int = 0
+
+    @property
+    def public_id(self):
+        return self.conversation.public_id if self.conversation else ""
+
+
+def chat_view(conversation):
+    """ChatView of a conversation (None: a new one): one query, whatever its length."""
+    if conversation is None:
+        return ChatView(conversation=None, messages=[])
+    runs = list(
+        conversation.messages.order_by("position").only(
+            "id",
+            "position",
+            "inputs",
+            "output",
+            "status",
+            "error",
+            "refunded",
+            "entry_id",
+            "own_key",
+            "model",
+            "finish_reason",
+            "conversation_id",
+        )
+    )
+    answered = [(chat.message_text(run.inputs), run.output) for run in reversed(runs) if run.output]
+    kept = chat.fitting(pickaxe=conversation.pickaxe, earlier=answered, message="")
+    forgotten_ids = {run.pk for run in [r for r in reversed(runs) if r.output][kept:]}
+    messages = [
+        ChatMessage(
+            run_id=run.pk,
+            position=run.position,
+            text=chat.message_text(run.inputs),
+            answer_html=render_output(run.output) if run.output else "",
+            status=run.status,
+            error=run.error,
+            refunded=run.refunded,
+            charged=bool(run.entry_id) and not run.refunded,
+            demo=run.model == llm.DEMO_LABEL,
+            notice="Stopped at the length limit." if run.finish_reason == "length" else "",
+            remembered=run.pk not in forgotten_ids,
+        )
+        for run in runs
+    ]
+    return ChatView(conversation=conversation, messages=messages, forgotten=len(forgotten_ids))

@@ -79,13 +79,15 @@ def template_problems(template, keys):
 
 @transaction.atomic
 def save_pickaxe(*, owner, form, fields_formset):
-    """Save a pickaxe and its ordered input fields (forms already validated together)."""
+    """Save a pickaxe and its ordered input fields (forms already validated together); a
+    chat's `fields_formset` is None: its fields are left as they were."""
     pickaxe = form.save(commit=False)
     if pickaxe.pk is None:
         pickaxe.owner = owner
     pickaxe.save()
-    fields_formset.instance = pickaxe
-    fields_formset.save()
+    if fields_formset is not None:
+        fields_formset.instance = pickaxe
+        fields_formset.save()
     return pickaxe
 
 

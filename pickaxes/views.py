@@ -5,9 +5,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from accounts.forms import OwnApiKeyForm
@@ -18,7 +19,7 @@ from credits import selectors as credit_selectors
 from credits.forms import LowBalanceAlertForm
 from credits.services import OutOfCredits
 from pickaxes import activity, results, running, selectors, services
-from pickaxes.forms import PickaxeEditor, input_name, run_form_class, run_inputs
+from pickaxes.forms import ChatMessageForm, PickaxeEditor, input_name, run_form_class, run_inputs
 
 PENDING_INPUTS = "pickaxes:pending-inputs"
 
@@ -32,6 +33,9 @@ def browse(request):
 
 def pickaxe_page(request, slug):
     pickaxe = selectors.pickaxe_for_page(slug, request.user)
+    if pickaxe.is_chat:
+        conversation = _conversation(request, pickaxe, request.GET.get("c"), testing=False)
+        return render(request, "pickaxes/chat.html", _chat_context(request, pickaxe, conversation))
     pending = request.session.get(PENDING_INPUTS, {})
     initial = pending.pop(slug, None) if request.user.is_authenticated else pending.get(slug)
     if initial is not None:
@@ -52,6 +56,40 @@ def _before_submit(user):
     if not user.is_authenticated or (user.is_gold and OwnApiKey.objects.filter(user=user).exists()):
         return None
     return credit_selectors.low_balance(user)
+
+
+def _conversation(request, pickaxe, public_id, *, testing):
+    """The signed-in person's conversation with this public id on this pickaxe (Test's in
+    the studio, the site's on its page), or None for a new one; 404 for anyone else's."""
+    if not public_id:
+        return None
+    if not request.user.is_authenticated:
+        raise Http404("No such conversation.")
+    conversation = selectors.conversation_for(public_id, services.site_holder(request.user), pickaxe=pickaxe)
+    if (conversation.source == "test") != testing:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+def _chat_context(request, pickaxe, conversation, *, testing=False, form=None):
+    """What the chat (the site's page, or Test in the studio) shows: the conversation's
+    messages, read when the page is rendered (after the answer has ended, without
+    JavaScript), the message form, and the balance before Send."""
+    public_id = conversation.public_id if conversation else ""
+    if form is None:
+        form = ChatMessageForm(initial={"conversation": public_id, "submission_key": new_submission_key()})
+    base = reverse("studio_edit", args=[pickaxe.slug]) if testing else pickaxe.get_absolute_url()
+    return {
+        "pickaxe": pickaxe,
+        "chat": SimpleLazyObject(lambda: selectors.chat_view(conversation)),
+        "message_form": form,
+        "conversation_id": public_id,
+        "retry_key": new_submission_key(),
+        "new_chat_url": base + ("#test" if testing else ""),
+        "chat_url": base,
+        "mode": "test" if testing else "",
+        "before_submit": _before_submit(request.user),
+    }
 
 
 def new_submission_key():
@@ -97,6 +135,8 @@ def run(request, slug):
         return running.respond(running.finished(results.log_in_first(login)), stream=True)
     if testing and pickaxe.owner_id != request.user.pk:
         return HttpResponse("Only the owner can test a pickaxe.", status=403)
+    if pickaxe.is_chat:
+        return _send_message(request, pickaxe, wants_stream=wants_stream, testing=testing)
 
     form = run_form_class(pickaxe)(request.POST)
     if not form.is_valid():
@@ -119,6 +159,52 @@ def run(request, slug):
         job = running.begin(started)
     fresh_form = run_form_class(pickaxe)(initial={**inputs, "submission_key": new_submission_key()})
     return running.respond(job, stream=wants_stream, page=_page(request, pickaxe, fresh_form))
+
+
+def _send_message(request, pickaxe, *, wants_stream, testing):
+    """Send one message of a chat: one run, one credit (the sender pays; the owner, for
+    Test). Without JavaScript the whole conversation comes back once the answer has ended."""
+    form = ChatMessageForm(request.POST)
+    conversation = _conversation(request, pickaxe, request.POST.get("conversation"), testing=testing)
+    if not form.is_valid():
+        job = running.finished(results.form_errors(form))
+        page = _chat_page(request, pickaxe, conversation, testing=testing, form=form)
+        return running.respond(job, stream=wants_stream, page=page, status=400)
+    try:
+        started = services.start_site_message(
+            pickaxe=pickaxe,
+            user=request.user,
+            message=form.cleaned_data["message"],
+            submission_key=form.cleaned_data["submission_key"],
+            conversation=conversation,
+            testing=testing,
+        )
+    except OutOfCredits as refusal:
+        job, kept = running.finished(results.out_of_credits(refusal.next_return_at)), form.cleaned_data["message"]
+    except OwnKeyUnreadable:
+        job, kept = running.finished(results.own_key_unreadable()), form.cleaned_data["message"]
+    else:
+        job, kept, conversation = running.begin(started), "", started.run.conversation
+    fresh = ChatMessageForm(
+        initial={
+            "message": kept,
+            "conversation": conversation.public_id if conversation else "",
+            "submission_key": new_submission_key(),
+        }
+    )
+    page = _chat_page(request, pickaxe, conversation, testing=testing, form=fresh)
+    return running.respond(job, stream=wants_stream, page=page)
+
+
+def _chat_page(request, pickaxe, conversation, *, testing, form):
+    """The page a chat's message is answered on without JavaScript: the chat's page, or
+    Test in the studio's editor."""
+    context = _chat_context(request, pickaxe, conversation, testing=testing, form=form)
+    if testing:
+        editor = PickaxeEditor(instance=pickaxe)
+        context.update(form=editor.form, fields=editor.fields)
+        return request, "pickaxes/studio_edit.html", context
+    return request, "pickaxes/chat.html", context
 
 
 def _remember_inputs(request, pickaxe):
@@ -177,7 +263,7 @@ def studio(request):
 def studio_new(request):
     editor = PickaxeEditor(request.POST or None)
     if request.method == "POST" and editor.is_valid():
-        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.fields)
+        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.saved_fields())
         messages.success(request, f"“{pickaxe.name}” is saved. Try it with Test.")
         return redirect("studio_edit", slug=pickaxe.slug)
     return render(
@@ -211,20 +297,20 @@ def studio_edit(request, slug):
     pickaxe = selectors.owned_pickaxe(slug, request.user)
     editor = PickaxeEditor(request.POST or None, instance=pickaxe)
     if request.method == "POST" and editor.is_valid():
-        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.fields)
+        pickaxe = services.save_pickaxe(owner=request.user, form=editor.form, fields_formset=editor.saved_fields())
         messages.success(request, "Saved.")
         return redirect("studio_edit", slug=pickaxe.slug)
     pickaxe.refresh_from_db()
-    test_form = run_form_class(pickaxe)(initial={"submission_key": new_submission_key()})
-    return render(
-        request,
-        "pickaxes/studio_edit.html",
-        {
-            "pickaxe": pickaxe,
-            "form": editor.form,
-            "fields": editor.fields,
-            "problems": editor.problems,
-            "test_form": test_form,
-            "credit_status": credit_selectors.spending_status(request.user),
-        },
-    )
+    context = {
+        "pickaxe": pickaxe,
+        "form": editor.form,
+        "fields": editor.fields,
+        "problems": editor.problems,
+        "credit_status": credit_selectors.spending_status(request.user),
+    }
+    if pickaxe.is_chat:
+        conversation = _conversation(request, pickaxe, request.GET.get("c"), testing=True)
+        context = {**_chat_context(request, pickaxe, conversation, testing=True), **context}
+    else:
+        context["test_form"] = run_form_class(pickaxe)(initial={"submission_key": new_submission_key()})
+    return render(request, "pickaxes/studio_edit.html", context)
