@@ -88,6 +88,11 @@ def message_text(inputs):
     return str((inputs or {}).get("message", "")) if isinstance(inputs, dict) else ""
 
 
+def site_holder(user):
+    """Who holds a conversation started on the site or in Test: the signed-in person."""
+    return f"user:{user.pk}"
+
+
 def title_for(message):
     """A conversation's title: its first message, on one line, cut to 80 characters."""
     line = " ".join(message.split())

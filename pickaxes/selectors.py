@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from credits import selectors as credit_selectors
@@ -94,10 +95,52 @@ def _runs_seen_by(user):
 
 def run_history(user):
     """The runs a person may open, newest first, with their pickaxe and its fields (to
-    label the inputs): three queries per page, whatever the page holds."""
+    label the inputs): three queries per page, whatever the page holds. The messages of
+    their own chats (site, Test) are listed as conversations instead (conversation_history)."""
     return (
-        _runs_seen_by(user).select_related("pickaxe").prefetch_related("pickaxe__fields").order_by("-started_at", "-id")
+        _runs_seen_by(user)
+        .exclude(conversation__isnull=False, source__in=[Run.Source.SITE, Run.Source.TEST])
+        .select_related("pickaxe")
+        .prefetch_related("pickaxe__fields")
+        .order_by("-started_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """One of a person's conversations in their history: how many messages it has, how
+    many credits they spent, and the page that shows it and continues it."""
+
+    conversation: Conversation
+    messages: int
+    credits: int
+
+    @property
+    def url(self):
+        pickaxe = self.conversation.pickaxe
+        if self.conversation.source == Run.Source.TEST:
+            return f"{reverse('studio_edit', args=[pickaxe.slug])}?c={self.conversation.public_id}#test"
+        return f"{pickaxe.get_absolute_url()}?c={self.conversation.public_id}"
+
+
+def conversation_history_page(user, *, page=None, per_page=10):
+    """A page of the person's own conversations (site and Test), last active first, as
+    ConversationRow: two queries, whatever the page holds."""
+    conversations = (
+        Conversation.objects.filter(holder=chat.site_holder(user))
+        .select_related("pickaxe")
+        .annotate(
+            message_count=Count("messages"),
+            credits_spent=Count("messages", filter=Q(messages__entry__isnull=False, messages__refunded=False)),
+        )
+        .order_by("-updated_at", "-id")
+    )
+    paged = Paginator(conversations, per_page).get_page(page)
+    paged.object_list = [
+        ConversationRow(conversation=row, messages=row.message_count, credits=row.credits_spent)
+        for row in paged.object_list
+    ]
+    return paged
 
 
 def run_history_page(user, *, page=None, per_page=25):

@@ -110,9 +110,7 @@ class Started:
     prompt: chat.Prompt | None = None  # a new chat message's: what the model is sent
 
 
-def site_holder(user):
-    """Who holds a conversation started on the site or in Test: the signed-in person."""
-    return f"user:{user.pk}"
+site_holder = chat.site_holder
 
 
 def new_conversation(*, pickaxe, holder, source, message):

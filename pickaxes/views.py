@@ -231,9 +231,11 @@ def _page(request, pickaxe, form):
 
 @login_required
 def run_history(request):
-    """The runs a person paid for or submitted, newest first, paged."""
+    """The runs a person paid for or submitted, newest first, paged, beside their
+    conversations (each message a run), paged on their own."""
     page = selectors.run_history_page(request.user, page=request.GET.get("page"))
-    return render(request, "pickaxes/run_history.html", {"page": page})
+    chats = selectors.conversation_history_page(request.user, page=request.GET.get("chats"))
+    return render(request, "pickaxes/run_history.html", {"page": page, "chats": chats})
 
 
 @login_required
