@@ -58,8 +58,15 @@ class PickaxeForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["kind"].help_text = "Switching keeps what the other kind uses, for when you switch back."
 
-    def shared_fields(self):
-        return [self[name] for name in self.fields if name not in (*self.FORM_ONLY, *self.CHAT_ONLY, "kind")]
+    MODEL_SETTINGS = ("model", "temperature", "max_output_tokens")
+
+    def about_fields(self):
+        """What both kinds have, before the kind's own fields: the name to the instructions."""
+        skip = (*self.FORM_ONLY, *self.CHAT_ONLY, *self.MODEL_SETTINGS, "kind")
+        return [self[name] for name in self.fields if name not in skip]
+
+    def model_fields(self):
+        return [self[name] for name in self.MODEL_SETTINGS]
 
     def form_only_fields(self):
         return [self[name] for name in self.FORM_ONLY]

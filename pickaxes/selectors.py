@@ -404,6 +404,7 @@ class ChatMessage:
     demo: bool
     notice: str
     remembered: bool
+    retryable: bool = False  # not answered, and nothing sent after it: offered again
 
     @property
     def answered(self):
@@ -465,6 +466,7 @@ def chat_view(conversation):
             demo=run.model == llm.DEMO_LABEL,
             notice="Stopped at the length limit." if run.finish_reason == "length" else "",
             remembered=run.pk not in forgotten_ids,
+            retryable=run is runs[-1] and run.status == Run.Status.FAILED and not run.output,
         )
         for run in runs
     ]

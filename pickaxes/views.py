@@ -1,4 +1,5 @@
 import secrets
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
@@ -122,7 +123,12 @@ def run(request, slug):
     """Run a pickaxe: charge, then stream the model's output (or send the page when the run
     ends). The person who presses Submit (or the owner, for Test) pays."""
     if request.method != "POST":
-        return redirect("pickaxe", slug=slug)
+        # A reload of the page a message was answered on (no JavaScript): back to the chat,
+        # with its conversation.
+        conversation = request.GET.get("c", "")[:32]
+        return redirect(
+            reverse("pickaxe", args=[slug]) + (f"?{urlencode({'c': conversation})}" if conversation else "")
+        )
     pickaxe = selectors.pickaxe_for_run(slug, request.user)
     wants_stream = "text/event-stream" in request.headers.get("Accept", "")
     testing = request.POST.get("mode") == "test"

@@ -96,7 +96,7 @@
     box.append(strong, " " + (message || "").replace(/ You were not charged for this run\.$/, "") + " ");
     var retry = element("button", "secondary small", { "type": "button", "data-testid": "retry" });
     text(retry, "Retry");
-    retry.addEventListener("click", function () { send(sent); });
+    retry.addEventListener("click", function () { holder.remove(); send(sent); });
     var holder = element("div");
     holder.appendChild(retry);
     box.appendChild(holder);
@@ -208,6 +208,8 @@
     var form = event.target.closest("[data-chat-send]");
     if (!form) return;
     event.preventDefault();
+    if (busy) return;
+    if (form !== mainForm && form.closest(".msg-failed")) form.remove();  // retried: offered once
     var field = form.querySelector("[name=message]");
     var message = field.value;
     if (form === mainForm) {

@@ -179,3 +179,13 @@ def test_a_streamed_message_ends_with_its_conversation_and_the_balance(signed_in
     name, end = events[-1]
     assert name == "end" and end["ok"] and end["balance"] == 24
     assert end["conversation"] == Conversation.objects.get().public_id
+
+
+def test_without_javascript_a_reload_after_a_message_comes_back_to_the_conversation(
+    client, signed_in, chat_pickaxe, fake_openai
+):
+    _, html = send(client, chat_pickaxe, "hello")
+    conversation = conversation_of(html)
+    assert f'action="/p/{chat_pickaxe.slug}/run/?c={conversation}"' in html
+    response = client.get(f"/p/{chat_pickaxe.slug}/run/?c={conversation}")
+    assert response.status_code == 302 and response["Location"] == f"/p/{chat_pickaxe.slug}/?c={conversation}"
