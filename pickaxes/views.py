@@ -36,7 +36,8 @@ def pickaxe_page(request, slug):
     pickaxe = selectors.pickaxe_for_page(slug, request.user)
     if pickaxe.is_chat:
         conversation = _conversation(request, pickaxe, request.GET.get("c"), testing=False)
-        return render(request, "pickaxes/chat.html", _chat_context(request, pickaxe, conversation))
+        context = _chat_context(request, pickaxe, conversation, typed=_pending_message(request, pickaxe))
+        return render(request, "pickaxes/chat.html", context)
     pending = request.session.get(PENDING_INPUTS, {})
     initial = pending.pop(slug, None) if request.user.is_authenticated else pending.get(slug)
     if initial is not None:
@@ -72,13 +73,24 @@ def _conversation(request, pickaxe, public_id, *, testing):
     return conversation
 
 
-def _chat_context(request, pickaxe, conversation, *, testing=False, form=None):
+def _pending_message(request, pickaxe):
+    """The message a visitor typed before logging in, once they are back (then forgotten)."""
+    pending = request.session.get(PENDING_INPUTS, {})
+    if not request.user.is_authenticated or pickaxe.slug not in pending:
+        return ""
+    typed = pending.pop(pickaxe.slug)
+    request.session[PENDING_INPUTS] = pending
+    return str(typed.get("message", "")) if isinstance(typed, dict) else ""
+
+
+def _chat_context(request, pickaxe, conversation, *, testing=False, form=None, typed=""):
     """What the chat (the site's page, or Test in the studio) shows: the conversation's
     messages, read when the page is rendered (after the answer has ended, without
     JavaScript), the message form, and the balance before Send."""
     public_id = conversation.public_id if conversation else ""
     if form is None:
-        form = ChatMessageForm(initial={"conversation": public_id, "submission_key": new_submission_key()})
+        initial = {"message": typed, "conversation": public_id, "submission_key": new_submission_key()}
+        form = ChatMessageForm(initial=initial)
     base = reverse("studio_edit", args=[pickaxe.slug]) if testing else pickaxe.get_absolute_url()
     return {
         "pickaxe": pickaxe,
@@ -214,9 +226,13 @@ def _chat_page(request, pickaxe, conversation, *, testing, form):
 
 
 def _remember_inputs(request, pickaxe):
-    """An anonymous visitor's inputs wait in the session while they log in."""
+    """An anonymous visitor's inputs (a chat's message) wait in the session while they log in."""
     fields = {field.key for field in pickaxe.input_fields}
     pending = request.session.get(PENDING_INPUTS, {})
+    if pickaxe.is_chat:
+        pending[pickaxe.slug] = {"message": request.POST.get("message", "")[: services.field_max_chars(None)]}
+        request.session[PENDING_INPUTS] = pending
+        return
     pending[pickaxe.slug] = {
         key: request.POST[input_name(key)][: services.field_max_chars(None)]
         for key in fields

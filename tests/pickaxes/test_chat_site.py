@@ -189,3 +189,21 @@ def test_without_javascript_a_reload_after_a_message_comes_back_to_the_conversat
     assert f'action="/p/{chat_pickaxe.slug}/run/?c={conversation}"' in html
     response = client.get(f"/p/{chat_pickaxe.slug}/run/?c={conversation}")
     assert response.status_code == 302 and response["Location"] == f"/p/{chat_pickaxe.slug}/?c={conversation}"
+
+
+def test_a_visitor_logs_in_to_send_and_finds_the_message_typed(client, chat_pickaxe, fake_openai, make_user):
+    data = {"message": "What is a verb?", "conversation": "", "submission_key": "k" * 20}
+    response = client.post(f"/p/{chat_pickaxe.slug}/run/", data)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    client.force_login(make_user())
+    html = client.get(f"/p/{chat_pickaxe.slug}/").content.decode()
+    assert "What is a verb?</textarea>" in html
+    assert fake_openai.requests == [] and not Run.objects.exists()
+
+
+def test_another_persons_conversation_is_a_404_in_test_too(client, chat_pickaxe, fake_openai, make_user):
+    stranger = make_user()
+    client.force_login(stranger)
+    _, html = send(client, chat_pickaxe, "mine")
+    client.force_login(chat_pickaxe.owner)
+    assert client.get(f"/studio/{chat_pickaxe.slug}/?c={conversation_of(html)}").status_code == 404
