@@ -97,12 +97,12 @@ def run_history(user):
     """The runs a person may open, newest first, with their pickaxe and its fields (to
     label the inputs): three queries per page, whatever the page holds. The messages of
     their own chats (site, Test) are listed as conversations instead (conversation_history)."""
+    return _openable_runs(user).exclude(conversation__isnull=False, source__in=[Run.Source.SITE, Run.Source.TEST])
+
+
+def _openable_runs(user):
     return (
-        _runs_seen_by(user)
-        .exclude(conversation__isnull=False, source__in=[Run.Source.SITE, Run.Source.TEST])
-        .select_related("pickaxe")
-        .prefetch_related("pickaxe__fields")
-        .order_by("-started_at", "-id")
+        _runs_seen_by(user).select_related("pickaxe").prefetch_related("pickaxe__fields").order_by("-started_at", "-id")
     )
 
 
@@ -117,10 +117,26 @@ class ConversationRow:
 
     @property
     def url(self):
-        pickaxe = self.conversation.pickaxe
-        if self.conversation.source == Run.Source.TEST:
-            return f"{reverse('studio_edit', args=[pickaxe.slug])}?c={self.conversation.public_id}#test"
-        return f"{pickaxe.get_absolute_url()}?c={self.conversation.public_id}"
+        return conversation_url(self.conversation)
+
+
+def conversation_url(conversation):
+    """The page that shows a site or Test conversation and continues it."""
+    pickaxe = conversation.pickaxe
+    if conversation.source == Run.Source.TEST:
+        return f"{reverse('studio_edit', args=[pickaxe.slug])}?c={conversation.public_id}#test"
+    return f"{pickaxe.get_absolute_url()}?c={conversation.public_id}"
+
+
+def conversation_of_run(user, run):
+    """The page of the conversation a chat message belongs to, when `user` holds it; else ""."""
+    if not run.conversation_id:
+        return ""
+    conversation = Conversation.objects.filter(pk=run.conversation_id, holder=chat.site_holder(user)).first()
+    if conversation is None:
+        return ""
+    conversation.pickaxe = run.pickaxe
+    return conversation_url(conversation)
 
 
 def conversation_history_page(user, *, page=None, per_page=10):
@@ -153,7 +169,7 @@ def run_history_page(user, *, page=None, per_page=25):
 
 def run_for(user, run_id):
     """One run, for the person who paid for it or pressed the button; 404 for anyone else."""
-    run = run_history(user).filter(pk=run_id).first()
+    run = _openable_runs(user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such run.")
     return run
@@ -162,6 +178,8 @@ def run_for(user, run_id):
 def labelled_inputs(run):
     """[(label, value)] of a run's inputs, in the order of the pickaxe's fields; a key
     whose field has since been removed keeps its key as its label."""
+    if run.conversation_id:
+        return [("Message", chat.message_text(run.inputs))]
     labels = {field.key: field.label for field in run.pickaxe.input_fields}
     order = list(labels)
     keys = sorted(run.inputs, key=lambda key: order.index(key) if key in labels else len(order))

@@ -267,7 +267,12 @@ def run_detail(request, run_id):
     return render(
         request,
         "pickaxes/run_detail.html",
-        {"run": run, "inputs": selectors.labelled_inputs(run), "result": results.ended(run, balance=None)},
+        {
+            "run": run,
+            "inputs": selectors.labelled_inputs(run),
+            "result": results.ended(run, balance=None),
+            "conversation_url": selectors.conversation_of_run(request.user, run),
+        },
     )
 
 

@@ -84,3 +84,13 @@ def test_staff_see_a_conversation_and_its_messages_in_the_admin_read_only(client
     page = client.get(f"/admin/pickaxes/conversation/{conversation.pk}/change/").content.decode()
     assert "être" in page and "answer 1" in page
     assert 'name="_save"' not in page
+
+
+def test_a_chat_messages_run_page_opens_its_conversation(client, user):
+    conversation = chat_of(ChatPickaxeFactory(), user, ["Quiz me"])
+    run = conversation.messages.get()
+    client.force_login(user)
+    html = client.get(f"/account/runs/{run.pk}/").content.decode()
+    assert "Message" in html and "Quiz me" in html
+    assert f'href="/p/{conversation.pickaxe.slug}/?c={conversation.public_id}"' in html
+    assert 'data-testid="run-again"' not in html
