@@ -19,6 +19,7 @@ stream holds no database connection.
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -74,14 +75,20 @@ class Job:
         """Call the model (once), from the event loop that sends the response."""
         if self.result is not None or self.task is not None:
             return
-        run, pickaxe = self.started.run, self.started.run.pickaxe
+        run, pickaxe, prompt = self.started.run, self.started.run.pickaxe, self.started.prompt
+        if prompt is not None:  # a chat's message: the conversation so far, bounded
+            said = {"messages": prompt.messages}
+        else:
+            said = {
+                "system": pickaxe.system_instructions,
+                "prompt": services.render_prompt(pickaxe.prompt_template, run.inputs),
+            }
         completion = llm.start_completion(
             model=pickaxe.model,
-            system=pickaxe.system_instructions,
-            prompt=services.render_prompt(pickaxe.prompt_template, run.inputs),
             temperature=float(pickaxe.temperature),
             max_tokens=pickaxe.max_output_tokens,
             api_key=self.started.api_key,
+            **said,
         )
         # A fresh context: the run's database steps never use the request's thread.
         self.task = asyncio.create_task(_drive(run, completion, self.queue), context=contextvars.Context())
@@ -322,6 +329,9 @@ async def _events(job, *, visitor):
                 end = payload
         if end is None and shown.due():
             yield _event("output", shown.render())
+    prompt = job.started.prompt if job.started is not None else None
+    if prompt is not None and prompt.forgotten:
+        end = dataclasses.replace(end, forgotten=True)
     yield _event("end", (end.for_visitor() if visitor else end).as_event())
 
 
