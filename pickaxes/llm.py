@@ -212,7 +212,7 @@ def _demo_chat_answer(system: str, turns: list) -> str:
         "",
         "The offline demo model wrote this placeholder instead of a real answer.",
         "",
-        f"- This is message {asked} of our chat that I was sent, after {_count(answers, 'earlier answer')}.",
+        f"- This is message {asked} of our chat; I was also sent {_count(answers, 'earlier answer')} of mine.",
         f"- Your message has {_count(len(latest.split()), 'word')}.",
         f"- The chat's hidden instructions have {_count(len(system.split()), 'word')}.",
         "- A real model answers once the site has an OpenAI API key.",

@@ -87,5 +87,5 @@ def test_demo_data_adds_the_public_chat_study_buddy_once_and_the_demo_model_answ
     conversation = Run.objects.get().conversation.public_id
     data = {"message": "être", "conversation": conversation, "submission_key": "buddy-two-0123456789"}
     html = post_without_javascript(browser, "/p/study-buddy/run/", data).content.decode()
-    assert "This is message 2 of our chat" in html and "after 2 earlier answers" in html
+    assert "This is message 2 of our chat" in html and "sent 2 earlier answers of mine" in html
     assert "study partner" not in html  # the hidden instructions stay hidden

@@ -111,6 +111,6 @@ def test_the_demo_model_counts_the_earlier_turns_and_repeats_no_hidden_word(sett
         return "".join([piece async for piece in completion])
 
     text = asyncio.run(collect())
-    assert "message 2 of our chat" in text and "2 earlier answers" in text
+    assert "message 2 of our chat" in text and "sent 2 earlier answers of mine" in text
     for hidden in ("Secretly", "Bartholomew", "Greetings", "traveller", "Mountains", "Rivers", "Volcanoes"):
         assert hidden not in text
