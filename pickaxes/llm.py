@@ -38,12 +38,16 @@ def is_demo() -> bool:
     return not settings.OPENAI_API_KEY
 
 
-def start_completion(*, model, system, prompt, temperature, max_tokens, api_key=None):
-    """Prepare one streamed answer; the request is sent when iteration begins."""
+def start_completion(*, model, temperature, max_tokens, system="", prompt="", messages=None, api_key=None):
+    """Prepare one streamed answer; the request is sent when iteration begins.
+
+    The model is sent `messages` (a chat's whole message list: system, assistant and user
+    turns) when given, else the `system` instructions and one user `prompt`."""
+    if messages is None:
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
     return Completion(
         model=model,
-        system=system,
-        prompt=prompt,
+        messages=messages,
         temperature=temperature,
         max_tokens=max_tokens,
         api_key=api_key,
@@ -58,7 +62,7 @@ class Completion:
     `prompt_tokens`, `completion_tokens` and `model_label` are final when iteration ends.
     """
 
-    def __init__(self, *, model, system, prompt, temperature, max_tokens, api_key=None):
+    def __init__(self, *, model, messages, temperature, max_tokens, api_key=None):
         key = api_key or settings.OPENAI_API_KEY
         self.is_demo = not key
         self.model_label = DEMO_LABEL if self.is_demo else model
@@ -69,8 +73,7 @@ class Completion:
         self.finish_reason = None
         if self.is_demo:
             self._pieces = self._from_demo_model(
-                system=system,
-                prompt=prompt,
+                messages=messages,
                 max_tokens=max_tokens,
                 delay=settings.DEMO_MODEL_DELAY_SECONDS,
             )
@@ -80,10 +83,7 @@ class Completion:
                 base_url=settings.OPENAI_BASE_URL,
                 timeout=settings.OPENAI_TIMEOUT_SECONDS,
                 model=model,
-                messages=[
-                    {"role": "system", "content": system},
-                    {"role": "user", "content": prompt},
-                ],
+                messages=messages,
                 temperature=temperature,
                 max_tokens=max_tokens,
             )
@@ -153,10 +153,10 @@ class Completion:
             log.warning("Model stream unreadable (%s): %s", type(err).__name__, err)
             raise ModelError("The model service sent an answer that could not be read.") from err
 
-    async def _from_demo_model(self, *, system, prompt, max_tokens, delay):
-        self.prompt_tokens = len(system.split()) + len(prompt.split())
+    async def _from_demo_model(self, *, messages, max_tokens, delay):
+        self.prompt_tokens = sum(len(str(message["content"]).split()) for message in messages)
         self.completion_tokens = 0
-        words = re.findall(r"\S+\s*", _demo_answer(system, prompt))
+        words = re.findall(r"\S+\s*", _demo_reply(messages))
         stopped_at_length = bool(max_tokens) and len(words) > max_tokens
         if stopped_at_length:
             words = words[:max_tokens]
@@ -188,6 +188,35 @@ async def _json_events(byte_chunks):
             if not isinstance(chunk, dict):
                 raise ValueError("An event of the answer is not a JSON object.")
             yield chunk
+
+
+def _demo_reply(messages: list) -> str:
+    """The demo model's answer to a message list: a form's (system + one prompt) or a chat's."""
+    system = next((str(m["content"]) for m in messages if m["role"] == "system"), "")
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) == 1 and turns[0]["role"] == "user":
+        return _demo_answer(system, str(turns[0]["content"]))
+    return _demo_chat_answer(system, turns)
+
+
+def _demo_chat_answer(system: str, turns: list) -> str:
+    """A chat's demo answer: it shows it saw the earlier turns by counting them, and, like
+    a form's, never repeats a word of what it was sent (the hidden instructions, the
+    opening message, the person's messages)."""
+    asked = sum(1 for turn in turns if turn["role"] == "user")
+    answers = sum(1 for turn in turns if turn["role"] == "assistant")
+    latest = str(turns[-1]["content"]) if turns else ""
+    answer = [
+        "## Demo answer",
+        "",
+        "The offline demo model wrote this placeholder instead of a real answer.",
+        "",
+        f"- This is message {asked} of our chat that I was sent, after {_count(answers, 'earlier answer')}.",
+        f"- Your message has {_count(len(latest.split()), 'word')}.",
+        f"- The chat's hidden instructions have {_count(len(system.split()), 'word')}.",
+        "- A real model answers once the site has an OpenAI API key.",
+    ]
+    return "\n".join(answer) + "\n"
 
 
 def _demo_answer(system: str, prompt: str) -> str:

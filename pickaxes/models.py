@@ -1,6 +1,8 @@
-"""Pickaxes (AI tools: a hidden prompt template behind an input form) and their runs."""
+"""Pickaxes (AI tools: a hidden prompt template behind an input form, or hidden instructions
+behind a chat), their runs, and chats' conversations (each message sent is one run)."""
 
 import re
+import secrets
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -14,7 +16,14 @@ from accounts.validators import lines_of_text, single_line
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z][a-z0-9_]*)\s*\}\}")
 
 
+MAX_STARTERS = 4
+
+
 class Pickaxe(models.Model):
+    class Kind(models.TextChoices):
+        FORM = "form", "Form: people fill in fields, the model answers once"
+        CHAT = "chat", "Chat: people send messages, the model answers each one"
+
     class Visibility(models.TextChoices):
         PUBLIC = "public", "Public: listed on the home page"
         UNLISTED = "unlisted", "Unlisted: anyone with the link"
@@ -25,11 +34,24 @@ class Pickaxe(models.Model):
     slug = models.SlugField(max_length=90, unique=True)
     description = models.CharField(max_length=300, blank=True, validators=[single_line])
     visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.PRIVATE)
+    kind = models.CharField(max_length=4, choices=Kind.choices, default=Kind.FORM)
     system_instructions = models.TextField(
         blank=True, max_length=8000, help_text="Hidden from users: how the model should behave."
     )
+    # A form's template (required for a form); a chat has none.
     prompt_template = models.TextField(
-        max_length=8000, help_text="Hidden from users. Put inputs in with {{field_key}}."
+        blank=True, max_length=8000, help_text="Hidden from users. Put inputs in with {{field_key}}."
+    )
+    # A chat's: shown to the person as the chat's first message (and sent to the model as
+    # the assistant's), and up to MAX_STARTERS suggested first messages, one per line.
+    opening_message = models.TextField(
+        blank=True, max_length=2000, help_text="Shown to people as the chat's first message."
+    )
+    starters = models.TextField(
+        blank=True,
+        max_length=1000,
+        validators=[lines_of_text],
+        help_text=f"Suggested first messages, one per line (at most {MAX_STARTERS}).",
     )
     model = models.CharField(max_length=60)
     temperature = models.DecimalField(
@@ -66,6 +88,14 @@ class Pickaxe(models.Model):
         """The input fields in form order: prefetched `fields`, else one query, kept on
         the instance (a selector may set it to fields it read itself)."""
         return list(self.fields.all())
+
+    @property
+    def is_chat(self):
+        return self.kind == self.Kind.CHAT
+
+    def starter_list(self):
+        """The suggested first messages, in order (at most MAX_STARTERS)."""
+        return [line.strip() for line in self.starters.splitlines() if line.strip()][:MAX_STARTERS]
 
     def placeholders(self):
         """The field keys the prompt template uses, in order of first use."""
@@ -160,11 +190,18 @@ class Run(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     first_output_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A chat's message: its conversation, and its place there (1: the first message). Its
+    # `inputs` are {"message": text}; its `output`, the answer.
+    conversation = models.ForeignKey(
+        "Conversation", on_delete=models.CASCADE, null=True, blank=True, related_name="messages"
+    )
+    position = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["payer", "submission_key"], name="run_unique_submission_per_payer"),
+            models.UniqueConstraint(fields=["conversation", "position"], name="run_unique_position_in_conversation"),
         ]
         indexes = [
             models.Index(fields=["pickaxe", "started_at"], name="run_pickaxe_started_idx"),
@@ -175,3 +212,32 @@ class Run(models.Model):
 
     def __str__(self):
         return f"{self.pickaxe} run {self.pk} ({self.status})"
+
+
+def new_public_id():
+    return secrets.token_urlsafe(16)
+
+
+class Conversation(models.Model):
+    """A chat pickaxe's conversation: its messages are runs (Run.conversation, in order of
+    Run.position). Only its `holder` may read or continue it: an opaque key the entry point
+    computes (`user:<pk>` on the site and in Test, `embed:<embed pk>:<visitor id>` for an
+    embed's visitor, `key:<api key pk>:<end user digest>` through the API). `public_id` is
+    the only id that leaves the server: unguessable."""
+
+    public_id = models.CharField(max_length=32, unique=True, default=new_public_id, editable=False)
+    pickaxe = models.ForeignKey(Pickaxe, on_delete=models.CASCADE, related_name="conversations")
+    holder = models.CharField(max_length=200)
+    source = models.CharField(
+        max_length=8, choices=Run.Source.choices, default=Run.Source.SITE
+    )  # Run.Source of its first message
+    title = models.CharField(max_length=80, blank=True, help_text="Its first message, cut short.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["holder", "pickaxe", "-updated_at"], name="conversation_holder_idx")]
+
+    def __str__(self):
+        return self.title or self.public_id

@@ -27,6 +27,7 @@ class RunResult:
     notice: str = ""  # about an answer that ended early on purpose (the output limit)
     run_id: int | None = None
     visitor_safe: bool = False  # the message may be shown to an embed visitor as it is
+    conversation: str = ""  # a chat message's: its conversation's public id
 
     def for_visitor(self):
         """What an embed's visitor may see: no balance, no billing, no account details."""
@@ -41,6 +42,7 @@ class RunResult:
             demo=self.demo,
             run_id=self.run_id,
             visitor_safe=True,
+            conversation=self.conversation,
         )
 
     def as_event(self):
@@ -54,6 +56,7 @@ class RunResult:
             "billing_url": self.billing_url,
             "login_url": self.login_url,
             "notice": self.notice,
+            "conversation": self.conversation,
         }
 
 
@@ -61,9 +64,16 @@ def ended(run, *, balance):
     """A run that has ended (or a repeated submission of one), as its payer sees it."""
     demo = run.model == llm.DEMO_LABEL
     html = render_output(run.output)
+    conversation = run.conversation.public_id if run.conversation_id else ""
     if run.status == Run.Status.SUCCEEDED:
         return RunResult(
-            ok=True, output_html=html, balance=balance, demo=demo, run_id=run.pk, notice=_stopped_early(run)
+            ok=True,
+            output_html=html,
+            balance=balance,
+            demo=demo,
+            run_id=run.pk,
+            notice=_stopped_early(run),
+            conversation=conversation,
         )
     if run.status == Run.Status.RUNNING:
         message = "This form was already submitted and is still running; see your account page for the result."
@@ -74,7 +84,14 @@ def ended(run, *, balance):
     else:
         message = f"{run.error} The output so far is kept, and the run was charged."
     return RunResult(
-        ok=False, output_html=html, message=message, refunded=run.refunded, balance=balance, demo=demo, run_id=run.pk
+        ok=False,
+        output_html=html,
+        message=message,
+        refunded=run.refunded,
+        balance=balance,
+        demo=demo,
+        run_id=run.pk,
+        conversation=conversation,
     )
 
 

@@ -74,14 +74,20 @@ class Job:
         """Call the model (once), from the event loop that sends the response."""
         if self.result is not None or self.task is not None:
             return
-        run, pickaxe = self.started.run, self.started.run.pickaxe
+        run, pickaxe, prompt = self.started.run, self.started.run.pickaxe, self.started.prompt
+        if prompt is not None:  # a chat's message: the conversation so far, bounded
+            said = {"messages": prompt.messages}
+        else:
+            said = {
+                "system": pickaxe.system_instructions,
+                "prompt": services.render_prompt(pickaxe.prompt_template, run.inputs),
+            }
         completion = llm.start_completion(
             model=pickaxe.model,
-            system=pickaxe.system_instructions,
-            prompt=services.render_prompt(pickaxe.prompt_template, run.inputs),
             temperature=float(pickaxe.temperature),
             max_tokens=pickaxe.max_output_tokens,
             api_key=self.started.api_key,
+            **said,
         )
         # A fresh context: the run's database steps never use the request's thread.
         self.task = asyncio.create_task(_drive(run, completion, self.queue), context=contextvars.Context())

@@ -7,6 +7,9 @@ as data. The charge (credits.services.spend, keyed by the submission key, so a r
 post charges once) and the Run row are one short transaction that ends before the model
 is called. A failure before any output refunds at once; a run that produced output stays
 charged.
+
+A chat's message is a run like any other (start_run with its `conversation`): the same
+charge, limits, refund and idempotency, message by message.
 """
 
 from dataclasses import dataclass
@@ -14,14 +17,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import services as accounts
 from credits import services as credits
-from pickaxes.models import PLACEHOLDER, Pickaxe, Run
+from pickaxes import chat
+from pickaxes.models import PLACEHOLDER, Conversation, Pickaxe, Run
 
 Status = Run.Status
 
@@ -101,9 +105,39 @@ class Started:
     run: Run
     created: bool
     api_key: str | None = None  # the payer's own key (Gold); None: the platform's
+    prompt: chat.Prompt | None = None  # a new chat message's: what the model is sent
 
 
-def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
+def site_holder(user):
+    """Who holds a conversation started on the site or in Test: the signed-in person."""
+    return f"user:{user.pk}"
+
+
+def new_conversation(*, pickaxe, holder, source, message):
+    """An unsaved conversation for a chat's first message; start_run saves it with that
+    message's run (a refused message leaves no empty conversation behind)."""
+    return Conversation(pickaxe=pickaxe, holder=holder, source=source, title=chat.title_for(message))
+
+
+def start_site_message(*, pickaxe, user, message, submission_key, conversation=None, testing=False):
+    """Send on a chat pickaxe's page (or Test in the studio): one message, one run, paid as
+    start_site_run's; `conversation` None starts a new one, held by the sender.
+
+    Returns Started (its run's `conversation`); raises as start_site_run."""
+    source = Run.Source.TEST if testing else Run.Source.SITE
+    if conversation is None:
+        conversation = new_conversation(pickaxe=pickaxe, holder=site_holder(user), source=source, message=message)
+    return start_site_run(
+        pickaxe=pickaxe,
+        user=user,
+        inputs={"message": message},
+        submission_key=submission_key,
+        testing=testing,
+        conversation=conversation,
+    )
+
+
+def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False, conversation=None):
     """Submit on the site (or Test in the studio): the person who presses the button pays,
     on their own OpenAI key when they are Gold and saved one (then no credit is spent).
 
@@ -118,6 +152,7 @@ def start_site_run(*, pickaxe, user, inputs, submission_key, testing=False):
         inputs=inputs,
         submission_key=submission_key,
         own_key=accounts.usable_own_api_key(user),
+        conversation=conversation,
     )
 
 
@@ -154,6 +189,7 @@ def start_run(
     locks=(),
     limits=(),
     records=(),
+    conversation=None,
 ):
     """Start a run: the one shape every entry point (site, Test, embed, API) shares.
 
@@ -164,6 +200,11 @@ def start_run(
        unless the run is on the payer's own key (`own_key`, Gold), and watch the balance;
     4. write the Run, and the entry point's `records` (unsaved rows with `run` and
        `started_at` fields, such as the embed's visitor row), which get this run.
+
+    A chat's message passes its `conversation` (unsaved: a new one, saved with this first
+    message; saved: the entry point has checked its holder) and `inputs` {"message": text}:
+    the run takes the conversation's next position (under the conversation's row lock), and
+    Started.prompt is what the model is sent (pickaxes/chat.py), read after the commit.
 
     A repeated submission (same payer and submission key) is answered with its first run
     (Started.created False) and charges nothing, even when a limit would now refuse it.
@@ -196,6 +237,7 @@ def start_run(
                     entry = spent.entry
                     _watch_balance(payer, spent=spent, pickaxe=pickaxe, source=source)
             if refusal is None:
+                position = _next_position(conversation, now=now) if conversation is not None else None
                 run = Run.objects.create(
                     pickaxe=pickaxe,
                     payer=payer,
@@ -208,6 +250,8 @@ def start_run(
                     own_key=own_key is not None,
                     started_at=now,
                     lease_until=now + lease(),
+                    conversation=conversation,
+                    position=position,
                 )
                 for record in records:
                     record.run, record.started_at = run, now
@@ -218,7 +262,19 @@ def start_run(
         return first_run_of(payer, submission_key)
     if refusal is not None:
         raise refusal
-    return Started(run=run, created=True, api_key=own_key)
+    prompt = chat.prompt_for(run) if conversation is not None else None
+    return Started(run=run, created=True, api_key=own_key, prompt=prompt)
+
+
+def _next_position(conversation, *, now):
+    """Save a new conversation, or lock an existing one and mark it updated; the place of
+    its next message (1 for the first)."""
+    if conversation.pk is None:
+        conversation.save(force_insert=True)
+        return 1
+    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)  # and locks its row
+    last = Run.objects.filter(conversation=conversation).aggregate(last=Max("position"))["last"]
+    return (last or 0) + 1
 
 
 def _hold(limit, *, now):

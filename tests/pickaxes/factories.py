@@ -37,3 +37,27 @@ def open_run(pickaxe, payer, key, *, source="site", inputs=None):
         source=source,
     )
     return started.run
+
+
+class ChatPickaxeFactory(PickaxeFactory):
+    """A chat pickaxe: hidden instructions, an opening message, starters; no fields."""
+
+    kind = Pickaxe.Kind.CHAT
+    name = factory.Sequence(lambda n: f"Chat {n}")
+    slug = factory.Sequence(lambda n: f"chat-{n}")
+    system_instructions = "You are a patient tutor."
+    prompt_template = ""
+    opening_message = "Hi! What are you learning today?"
+    starters = "Quiz me on French verbs\nExplain photosynthesis"
+
+    @factory.post_generation
+    def with_topic_field(obj, create, extracted, **kwargs):
+        pass  # a chat has no fields
+
+
+def send_message(pickaxe, user, message, key, *, conversation=None, testing=False):
+    """A chat message started as the site starts it (charged, its Run written), with no
+    model called."""
+    return services.start_site_message(
+        pickaxe=pickaxe, user=user, message=message, submission_key=key, conversation=conversation, testing=testing
+    )
