@@ -109,6 +109,14 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHAT_MESSAGES_SHOWN = 50
 
 
+def _conversation_held(public_id, holder):
+    """The conversation `public_id` if `holder` holds it, with its pickaxe; else Http404."""
+    conversation = Conversation.objects.select_related("pickaxe").filter(public_id=public_id, holder=holder).first()
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
 def latest_embed_conversation(embed, visitor_id):
     """The visitor's most recent conversation with the embed's pickaxe, or None: what
     the embed shows again when the visitor comes back (one indexed query)."""
@@ -124,7 +132,7 @@ def visitor_conversation(embed, visitor_id, public_id):
     Http404 for any other (another visitor's, another embed's, a made-up id)."""
     if not CONVERSATION_ID.match(public_id or ""):
         raise Http404("No such conversation.")
-    conversation = pickaxe_selectors.conversation_for(public_id, embed_holder(embed, visitor_id))
+    conversation = _conversation_held(public_id, embed_holder(embed, visitor_id))
     if conversation.pickaxe_id != embed.pickaxe_id:
         raise Http404("No such conversation.")
     return conversation
@@ -335,7 +343,7 @@ def api_run_of(key, run_id):
 def api_conversation(key, end_user, public_id, *, pickaxe=None):
     """The conversation `public_id` of this key and end user (of `pickaxe`, when given),
     with its pickaxe; Http404 for any other (another key's, another end user's)."""
-    conversation = pickaxe_selectors.conversation_for(public_id, api_holder(key, end_user))
+    conversation = _conversation_held(public_id, api_holder(key, end_user))
     if pickaxe is not None and conversation.pickaxe_id != pickaxe.pk:
         raise Http404("No such conversation with this pickaxe.")
     return conversation
