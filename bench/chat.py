@@ -126,7 +126,7 @@ def prepare(conversations):
     from accounts.models import User
     from credits.services import set_allowance
     from embeds import services
-    from embeds.models import ApiKey
+    from embeds.models import ApiKey, api_holder
     from pickaxes.models import Conversation, InputField, Pickaxe, Run
 
     owner = User(email="bench-chat@example.com")
@@ -154,9 +154,9 @@ def prepare(conversations):
     answer = " ".join(f"word{i}" for i in range(REPLY_WORDS))
 
     def conversation(label, messages):
-        holder = f"key:{key.key.pk}:{secrets.token_hex(16)}"
+        user = f"user {label}"
         made = Conversation.objects.create(
-            pickaxe=chat, holder=holder, source=Run.Source.API, title=text(label, 0)[:80]
+            pickaxe=chat, holder=api_holder(key.key, user), source=Run.Source.API, title=text(label, 0)[:80]
         )
         Run.objects.bulk_create(
             Run(
@@ -175,7 +175,7 @@ def prepare(conversations):
             )
             for position in range(1, messages + 1)
         )
-        return made.public_id, holder.rsplit(":", 1)[1]
+        return made.public_id, user
 
     second = [conversation(f"second {n}", 1) for n in range(conversations)]
     fiftieth = [conversation(f"fiftieth {n}", HISTORY) for n in range(conversations)]
@@ -241,10 +241,25 @@ class Call:
         return data
 
 
+STATEMENTS = [0]  # SQL statements sent by any thread of this process
+
+
+def count_statements(execute, sql, params, many, context):
+    STATEMENTS[0] += 1
+    return execute(sql, params, many, context)
+
+
+def watch_statements(sender, connection, **kwargs):
+    if count_statements not in connection.execute_wrappers:
+        connection.execute_wrappers.append(count_statements)
+
+
 async def measured(app, call):
-    """CPU seconds of this process while `call` is answered and its run recorded."""
+    """(CPU seconds of this process, SQL statements) while `call` is answered and its
+    run recorded."""
     from pickaxes import running
 
+    statements = STATEMENTS[0]
     start = time.process_time()
     await app(call.scope, call.receive, call.send)
     await call.done.wait()
@@ -252,7 +267,7 @@ async def measured(app, call):
         await asyncio.sleep(0)
     spent = time.process_time() - start
     call.end()
-    return spent
+    return spent, STATEMENTS[0] - statements
 
 
 # --------------------------------------------------------------------------- main
@@ -261,6 +276,7 @@ async def measured(app, call):
 async def measure(app, secret, form_slug, chat_slug, second, fiftieth):
     kinds = ("form run", "2nd message", "50th message")
     rounds = {kind: [] for kind in kinds}
+    statements = {kind: [] for kind in kinds}
     counter = 0
     for round_number in range(ROUNDS + 1):
         spent = {kind: [] for kind in kinds}
@@ -294,7 +310,9 @@ async def measure(app, secret, form_slug, chat_slug, second, fiftieth):
             order = kinds[n % 3 :] + kinds[: n % 3]  # no kind always first
             for kind in order:
                 path, body = calls[kind]
-                spent[kind].append(await measured(app, Call(path, body, secret)))
+                cpu, sql = await measured(app, Call(path, body, secret))
+                spent[kind].append(cpu)
+                statements[kind].append(sql)
         if round_number == 0:
             continue  # warm-up
         for kind in kinds:
@@ -303,14 +321,17 @@ async def measure(app, secret, form_slug, chat_slug, second, fiftieth):
             f"round {round_number}: " + "  ".join(f"{kind} {rounds[kind][-1]:6.2f} ms" for kind in kinds),
             flush=True,
         )
-    return rounds
+    return rounds, {kind: statistics.median(counts) for kind, counts in statements.items()}
 
 
-def report(rounds):
+def report(rounds, statements):
     print()
-    print(f"{'CPU per call (ms)':<18}{'median':>8}{'lowest':>8}{'highest':>9}   over {ROUNDS} rounds of {PER_ROUND}")
+    print(
+        f"{'CPU per call (ms)':<18}{'median':>8}{'lowest':>8}{'highest':>9}{'SQL':>6}"
+        f"   over {ROUNDS} rounds of {PER_ROUND}"
+    )
     for kind, values in rounds.items():
-        print(f"{kind:<18}{statistics.median(values):8.2f}{min(values):8.2f}{max(values):9.2f}")
+        print(f"{kind:<18}{statistics.median(values):8.2f}{min(values):8.2f}{max(values):9.2f}{statements[kind]:6.0f}")
     # Round by round (the same minute of the machine), then the median of the ratios.
     second_vs_form = statistics.median(s / f for s, f in zip(rounds["2nd message"], rounds["form run"], strict=True))
     fiftieth_vs_second = statistics.median(
@@ -357,6 +378,7 @@ def main():
         django.setup()
         from django.core.management import call_command
         from django.db import connections
+        from django.db.backends.signals import connection_created
 
         call_command("migrate", verbosity=0, interactive=False)
         conversations = (ROUNDS + 1) * PER_ROUND
@@ -369,8 +391,9 @@ def main():
             f"the model answering {REPLY_WORDS} words at once",
             flush=True,
         )
-        rounds = asyncio.run(measure(application, secret, form_slug, chat_slug, second, fiftieth))
-        ok = report(rounds)
+        connection_created.connect(watch_statements)
+        rounds, statements = asyncio.run(measure(application, secret, form_slug, chat_slug, second, fiftieth))
+        ok = report(rounds, statements)
         connections.close_all()
     finally:
         fake.kill()

@@ -109,9 +109,10 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHAT_MESSAGES_SHOWN = 50
 
 
-def _conversation_held(public_id, holder):
-    """The conversation `public_id` if `holder` holds it, with its pickaxe; else Http404."""
-    conversation = Conversation.objects.select_related("pickaxe").filter(public_id=public_id, holder=holder).first()
+def _conversation_held(public_id, holder, *, with_pickaxe=False):
+    """The conversation `public_id` if `holder` holds it (with its pickaxe, if asked); else Http404."""
+    conversations = Conversation.objects.select_related("pickaxe") if with_pickaxe else Conversation.objects
+    conversation = conversations.filter(public_id=public_id, holder=holder).first()
     if conversation is None:
         raise Http404("No such conversation.")
     return conversation
@@ -341,9 +342,10 @@ def api_run_of(key, run_id):
 
 
 def api_conversation(key, end_user, public_id, *, pickaxe=None):
-    """The conversation `public_id` of this key and end user (of `pickaxe`, when given),
-    with its pickaxe; Http404 for any other (another key's, another end user's)."""
-    conversation = _conversation_held(public_id, api_holder(key, end_user))
+    """The conversation `public_id` of this key and end user: of `pickaxe` when given (to
+    continue it), else with its pickaxe (to read it); Http404 for any other (another key's,
+    another end user's, another pickaxe's)."""
+    conversation = _conversation_held(public_id, api_holder(key, end_user), with_pickaxe=pickaxe is None)
     if pickaxe is not None and conversation.pickaxe_id != pickaxe.pk:
         raise Http404("No such conversation with this pickaxe.")
     return conversation

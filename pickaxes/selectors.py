@@ -40,10 +40,10 @@ def pickaxe_for_page(slug, user):
 
 
 def pickaxe_for_run(slug, user):
-    """As pickaxe_for_page, for a run: the pickaxe and its fields (`input_fields`), without
-    its owner."""
+    """As pickaxe_for_page, for a run: the pickaxe, without its owner. A form's fields are
+    read when its form is made (`input_fields`, one query); a chat has none to read."""
     try:
-        pickaxe = Pickaxe.objects.prefetch_related("fields").get(slug=slug)
+        pickaxe = Pickaxe.objects.get(slug=slug)
     except Pickaxe.DoesNotExist:
         raise Http404("No such pickaxe.") from None
     return _visible(pickaxe, user)
