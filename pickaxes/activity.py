@@ -117,6 +117,8 @@ def _run_line(run, entry):
         state, detail = "charged", "charged"
     if run.source == Run.Source.EMBED:
         detail = f"a visitor's run, {detail}"
+    if run.conversation_id:
+        detail = f"a chat message, {detail}"
     return Line(
         at=entry.created_at,
         title=f"{source}{run.pickaxe.name}",

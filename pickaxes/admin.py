@@ -10,7 +10,7 @@ from django.utils.html import format_html
 
 from credits import services as credit_services
 from pickaxes import services
-from pickaxes.models import InputField, Pickaxe, Run
+from pickaxes.models import Conversation, InputField, Pickaxe, Run
 
 
 class InputFieldInline(admin.TabularInline):
@@ -20,8 +20,8 @@ class InputFieldInline(admin.TabularInline):
 
 @admin.register(Pickaxe)
 class PickaxeAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "owner", "visibility", "runs_count", "created_at"]
-    list_filter = ["visibility", "model"]
+    list_display = ["name", "slug", "kind", "owner", "visibility", "runs_count", "created_at"]
+    list_filter = ["kind", "visibility", "model"]
     search_fields = ["name", "slug", "owner__email"]
     list_select_related = ["owner"]
     inlines = [InputFieldInline]
@@ -96,6 +96,63 @@ class RunAdmin(admin.ModelAdmin):
         )
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MessageInline(admin.TabularInline):
+    """A conversation's messages (its runs), in order, as staff read them."""
+
+    model = Run
+    fk_name = "conversation"
+    fields = ["position", "message", "answer", "status", "charge", "started_at"]
+    readonly_fields = fields
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    @admin.display(description="message")
+    def message(self, run):
+        return (run.inputs or {}).get("message", "") if isinstance(run.inputs, dict) else ""
+
+    @admin.display(description="answer")
+    def answer(self, run):
+        return run.output or run.error
+
+    @admin.display(description="charge")
+    def charge(self, run):
+        if run.own_key:
+            return "own key"
+        if run.refunded:
+            return "not charged"
+        return "1 credit" if run.entry_id else "—"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Conversation)
+class ConversationAdmin(admin.ModelAdmin):
+    """Read-only: a conversation belongs to its holder; staff only look."""
+
+    list_display = ["title", "pickaxe", "holder", "source", "created_at", "updated_at"]
+    list_filter = ["source", "created_at"]
+    search_fields = ["public_id", "title", "pickaxe__slug", "holder"]
+    list_select_related = ["pickaxe"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["public_id", "pickaxe", "holder", "source", "title", "created_at", "updated_at"]
+    inlines = [MessageInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

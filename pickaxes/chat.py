@@ -41,22 +41,28 @@ def message_problem(text):
 def build_prompt(*, pickaxe, earlier, message):
     """The Prompt for `message`, given the conversation's `earlier` answered messages as
     (message, answer) pairs, newest first (more of them than fit is fine)."""
-    budget = settings.RUN_PROMPT_MAX_CHARS - len(pickaxe.system_instructions) - len(message)
     head = [{"role": "system", "content": pickaxe.system_instructions}]
     if pickaxe.opening_message:
         head.append({"role": "assistant", "content": pickaxe.opening_message})
-        budget -= len(pickaxe.opening_message)
-    kept = []
-    for asked, answered in earlier:
-        size = len(asked) + len(answered)
-        if size > budget:
-            break
-        budget -= size
-        kept.append((asked, answered))
+    kept = earlier[: fitting(pickaxe=pickaxe, earlier=earlier, message=message)]
     turns = []
     for asked, answered in reversed(kept):
         turns += [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
     return Prompt(messages=[*head, *turns, {"role": "user", "content": message}], forgotten=len(kept) < len(earlier))
+
+
+def fitting(*, pickaxe, earlier, message):
+    """How many of the `earlier` (message, answer) pairs, newest first, fit in the prompt
+    beside the instructions, the opening message and `message` (at most HISTORY_MESSAGES)."""
+    budget = settings.RUN_PROMPT_MAX_CHARS - len(pickaxe.system_instructions) - len(pickaxe.opening_message)
+    budget -= len(message)
+    count = 0
+    for asked, answered in earlier[:HISTORY_MESSAGES]:
+        budget -= len(asked) + len(answered)
+        if budget < 0:
+            break
+        count += 1
+    return count
 
 
 def earlier_messages(run):
@@ -69,20 +75,22 @@ def earlier_messages(run):
         .order_by("-position")
         .values_list("inputs", "output")[: HISTORY_MESSAGES + 1]
     )
-    return [(_text(inputs), output) for inputs, output in rows]
+    return [(message_text(inputs), output) for inputs, output in rows]
 
 
 def prompt_for(run):
     """The Prompt a chat message's run sends (one query for its history)."""
-    earlier = earlier_messages(run)
-    prompt = build_prompt(pickaxe=run.pickaxe, earlier=earlier[:HISTORY_MESSAGES], message=_text(run.inputs))
-    if len(earlier) > HISTORY_MESSAGES:
-        prompt = Prompt(messages=prompt.messages, forgotten=True)
-    return prompt
+    return build_prompt(pickaxe=run.pickaxe, earlier=earlier_messages(run), message=message_text(run.inputs))
 
 
-def _text(inputs):
+def message_text(inputs):
+    """A message's text, from its run's `inputs`."""
     return str((inputs or {}).get("message", "")) if isinstance(inputs, dict) else ""
+
+
+def site_holder(user):
+    """Who holds a conversation started on the site or in Test: the signed-in person."""
+    return f"user:{user.pk}"
 
 
 def title_for(message):

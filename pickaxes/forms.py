@@ -5,7 +5,8 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from accounts.validators import lines_of_text, single_line
-from pickaxes.models import InputField, Pickaxe
+from pickaxes import chat
+from pickaxes.models import MAX_STARTERS, InputField, Pickaxe
 from pickaxes.services import field_max_chars, prompt_size_problem, template_problems
 
 
@@ -18,21 +19,34 @@ class PickaxeForm(forms.ModelForm):
     class Meta:
         model = Pickaxe
         fields = [
+            "kind",
             "name",
             "slug",
             "description",
             "visibility",
             "system_instructions",
             "prompt_template",
+            "opening_message",
+            "starters",
             "model",
             "temperature",
             "max_output_tokens",
         ]
         widgets = {
+            "kind": forms.RadioSelect(attrs={"data-kind-choice": ""}),
             "system_instructions": forms.Textarea(attrs={"rows": 4}),
             "prompt_template": forms.Textarea(attrs={"rows": 6}),
+            "opening_message": forms.Textarea(attrs={"rows": 3}),
+            "starters": forms.Textarea(
+                attrs={"rows": 4, "placeholder": "Quiz me on French verbs\nExplain photosynthesis"}
+            ),
             "description": forms.TextInput(),
         }
+        labels = {"kind": "Kind", "starters": "Suggested first messages"}
+
+    # Which fields the editor shows for each kind (the others are shared).
+    FORM_ONLY = ("prompt_template",)
+    CHAT_ONLY = ("opening_message", "starters")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -40,6 +54,47 @@ class PickaxeForm(forms.ModelForm):
         if self.instance.pk and self.instance.model not in models:
             models.append(self.instance.model)  # keep a model that left the allow-list
         self.fields["model"].choices = [(name, name) for name in models]
+        self.fields["kind"].required = False  # not posted: the kind it was (a new one: a form)
+        if self.instance.pk:
+            self.fields["kind"].help_text = "Switching keeps what the other kind uses, for when you switch back."
+
+    MODEL_SETTINGS = ("model", "temperature", "max_output_tokens")
+
+    def about_fields(self):
+        """What both kinds have, before the kind's own fields: the name to the instructions."""
+        skip = (*self.FORM_ONLY, *self.CHAT_ONLY, *self.MODEL_SETTINGS, "kind")
+        return [self[name] for name in self.fields if name not in skip]
+
+    def model_fields(self):
+        return [self[name] for name in self.MODEL_SETTINGS]
+
+    def form_only_fields(self):
+        return [self[name] for name in self.FORM_ONLY]
+
+    def chat_only_fields(self):
+        return [self[name] for name in self.CHAT_ONLY]
+
+    def is_chat(self):
+        """The kind chosen (posted, or saved): what the editor shows first."""
+        kind = self.data.get("kind") if self.is_bound else None
+        return (kind or self.instance.kind) == Pickaxe.Kind.CHAT
+
+    def clean_kind(self):
+        return self.cleaned_data.get("kind") or self.instance.kind or Pickaxe.Kind.FORM
+
+    def clean_starters(self):
+        starters = [line.strip() for line in self.cleaned_data.get("starters", "").splitlines() if line.strip()]
+        if len(starters) > MAX_STARTERS:
+            raise forms.ValidationError(f"At most {MAX_STARTERS} suggested first messages, one per line.")
+        if any(len(line) > 200 for line in starters):
+            raise forms.ValidationError("Keep each suggested first message under 200 characters.")
+        return "\n".join(starters)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == Pickaxe.Kind.FORM and not (cleaned.get("prompt_template") or "").strip():
+            self.add_error("prompt_template", "A form needs a prompt template.")
+        return cleaned
 
     def clean_slug(self):
         slug = self.cleaned_data.get("slug") or slugify(self.cleaned_data.get("name", ""))[:80]
@@ -143,10 +198,26 @@ class PickaxeEditor:
         self.problems = []
 
     def is_valid(self):
-        valid = self.form.is_valid() & self.fields.is_valid()
-        if valid:
-            self.problems = template_problems(self.form.cleaned_data["prompt_template"], self.fields.keys)
-        return valid and not self.problems
+        """Valid as the kind chosen: a form with its fields and template; a chat without them
+        (its fields and template are kept as they were, unchecked, for a switch back)."""
+        if not self.form.is_valid():
+            self.fields.is_valid()  # its errors shown too, for a form
+            return False
+        if self.is_chat:
+            return True
+        if not self.fields.is_valid():
+            return False
+        self.problems = template_problems(self.form.cleaned_data["prompt_template"], self.fields.keys)
+        return not self.problems
+
+    @property
+    def is_chat(self):
+        return self.form.is_chat()
+
+    def saved_fields(self):
+        """The fields formset to save with the pickaxe: None for a chat (its fields stay
+        as they were)."""
+        return None if self.is_chat else self.fields
 
 
 # Where a run form keeps each input: `input:<key>`, never the bare key. A key is whatever
@@ -199,6 +270,32 @@ class RunForm(forms.Form):
     def errors_by_key(self):
         """The errors by field key ("__all__": the form's own), as the API names them."""
         return {name.removeprefix(INPUT): messages for name, messages in self.errors.items()}
+
+
+class ChatMessageForm(forms.Form):
+    """One message sent in a chat: its text, its conversation (a public id; empty: a new
+    one) and its submission key (one per message, so a repeated post is charged once)."""
+
+    message = forms.CharField(
+        label="Your message",
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Type a message", "data-chat-input": ""}),
+        validators=[lines_of_text],
+        error_messages={"required": "Type a message first."},
+    )
+    conversation = forms.CharField(required=False, max_length=32, widget=forms.HiddenInput)
+    submission_key = forms.RegexField(
+        regex=r"^[A-Za-z0-9_-]{16,64}$",
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "Reload the page and try again."},
+    )
+
+    def clean_message(self):
+        text = self.cleaned_data["message"]
+        problem = chat.message_problem(text)
+        if problem:
+            raise forms.ValidationError(problem, code="message_too_long")
+        return text
 
 
 def run_inputs(cleaned_data):

@@ -28,6 +28,7 @@ class RunResult:
     run_id: int | None = None
     visitor_safe: bool = False  # the message may be shown to an embed visitor as it is
     conversation: str = ""  # a chat message's: its conversation's public id
+    forgotten: bool = False  # a chat message's: the earliest messages were no longer sent
 
     def for_visitor(self):
         """What an embed's visitor may see: no balance, no billing, no account details."""
@@ -43,6 +44,7 @@ class RunResult:
             run_id=self.run_id,
             visitor_safe=True,
             conversation=self.conversation,
+            forgotten=self.forgotten,
         )
 
     def as_event(self):
@@ -57,6 +59,7 @@ class RunResult:
             "login_url": self.login_url,
             "notice": self.notice,
             "conversation": self.conversation,
+            "forgotten": self.forgotten,
         }
 
 

@@ -19,6 +19,7 @@ stream holds no database connection.
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -328,6 +329,9 @@ async def _events(job, *, visitor):
                 end = payload
         if end is None and shown.due():
             yield _event("output", shown.render())
+    prompt = job.started.prompt if job.started is not None else None
+    if prompt is not None and prompt.forgotten:
+        end = dataclasses.replace(end, forgotten=True)
     yield _event("end", (end.for_visitor() if visitor else end).as_event())
 
 

@@ -13,10 +13,13 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from credits import selectors as credit_selectors
-from pickaxes.models import Pickaxe, Run
+from pickaxes import chat, llm
+from pickaxes.models import Conversation, Pickaxe, Run
+from pickaxes.output import render_output
 
 Visibility = Pickaxe.Visibility
 ORDERINGS = {"newest": ["-created_at", "-id"], "popular": ["-runs_count", "-created_at"]}
@@ -92,10 +95,68 @@ def _runs_seen_by(user):
 
 def run_history(user):
     """The runs a person may open, newest first, with their pickaxe and its fields (to
-    label the inputs): three queries per page, whatever the page holds."""
+    label the inputs): three queries per page, whatever the page holds. The messages of
+    their own chats (site, Test) are listed as conversations instead (conversation_history)."""
+    return _openable_runs(user).exclude(conversation__isnull=False, source__in=[Run.Source.SITE, Run.Source.TEST])
+
+
+def _openable_runs(user):
     return (
         _runs_seen_by(user).select_related("pickaxe").prefetch_related("pickaxe__fields").order_by("-started_at", "-id")
     )
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """One of a person's conversations in their history: how many messages it has, how
+    many credits they spent, and the page that shows it and continues it."""
+
+    conversation: Conversation
+    messages: int
+    credits: int
+
+    @property
+    def url(self):
+        return conversation_url(self.conversation)
+
+
+def conversation_url(conversation):
+    """The page that shows a site or Test conversation and continues it."""
+    pickaxe = conversation.pickaxe
+    if conversation.source == Run.Source.TEST:
+        return f"{reverse('studio_edit', args=[pickaxe.slug])}?c={conversation.public_id}#test"
+    return f"{pickaxe.get_absolute_url()}?c={conversation.public_id}"
+
+
+def conversation_of_run(user, run):
+    """The page of the conversation a chat message belongs to, when `user` holds it; else ""."""
+    if not run.conversation_id:
+        return ""
+    conversation = Conversation.objects.filter(pk=run.conversation_id, holder=chat.site_holder(user)).first()
+    if conversation is None:
+        return ""
+    conversation.pickaxe = run.pickaxe
+    return conversation_url(conversation)
+
+
+def conversation_history_page(user, *, page=None, per_page=10):
+    """A page of the person's own conversations (site and Test), last active first, as
+    ConversationRow: two queries, whatever the page holds."""
+    conversations = (
+        Conversation.objects.filter(holder=chat.site_holder(user))
+        .select_related("pickaxe")
+        .annotate(
+            message_count=Count("messages"),
+            credits_spent=Count("messages", filter=Q(messages__entry__isnull=False, messages__refunded=False)),
+        )
+        .order_by("-updated_at", "-id")
+    )
+    paged = Paginator(conversations, per_page).get_page(page)
+    paged.object_list = [
+        ConversationRow(conversation=row, messages=row.message_count, credits=row.credits_spent)
+        for row in paged.object_list
+    ]
+    return paged
 
 
 def run_history_page(user, *, page=None, per_page=25):
@@ -108,7 +169,7 @@ def run_history_page(user, *, page=None, per_page=25):
 
 def run_for(user, run_id):
     """One run, for the person who paid for it or pressed the button; 404 for anyone else."""
-    run = run_history(user).filter(pk=run_id).first()
+    run = _openable_runs(user).filter(pk=run_id).first()
     if run is None:
         raise Http404("No such run.")
     return run
@@ -117,6 +178,8 @@ def run_for(user, run_id):
 def labelled_inputs(run):
     """[(label, value)] of a run's inputs, in the order of the pickaxe's fields; a key
     whose field has since been removed keeps its key as its label."""
+    if run.conversation_id:
+        return [("Message", chat.message_text(run.inputs))]
     labels = {field.key: field.label for field in run.pickaxe.input_fields}
     order = list(labels)
     keys = sorted(run.inputs, key=lambda key: order.index(key) if key in labels else len(order))
@@ -326,3 +389,103 @@ def run_data(run_id):
         "created_at": run.started_at,
         "finished_at": run.finished_at,
     }
+
+
+def conversation_for(public_id, holder, *, pickaxe=None):
+    """The conversation with this public id, for its holder only (and of `pickaxe`, when
+    given); Http404 for anyone else's, a bad id or another pickaxe's: never a hint that it
+    exists."""
+    conversation = (
+        Conversation.objects.filter(public_id=str(public_id or "")[:32], holder=holder)
+        .filter(**({"pickaxe": pickaxe} if pickaxe is not None else {}))
+        .select_related("pickaxe")
+        .first()
+    )
+    if conversation is None:
+        raise Http404("No such conversation.")
+    return conversation
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message of a conversation as its page shows it: what was sent, and its answer
+    (or why there is none). `remembered` False: the model is no longer sent it."""
+
+    run_id: int
+    position: int
+    text: str
+    answer_html: str
+    status: str
+    error: str
+    refunded: bool
+    charged: bool
+    demo: bool
+    notice: str
+    remembered: bool
+    retryable: bool = False  # not answered, and nothing sent after it: offered again
+
+    @property
+    def answered(self):
+        return self.status == Run.Status.SUCCEEDED
+
+    @property
+    def not_answered(self):
+        """Failed before any output: not charged, and offered again (Retry)."""
+        return self.status == Run.Status.FAILED and not self.answer_html
+
+
+@dataclass(frozen=True)
+class ChatView:
+    """A conversation's page: its messages in order; `forgotten` of the earliest are no
+    longer sent to the model (the page says so)."""
+
+    conversation: Conversation | None
+    messages: list
+    forgotten: int = 0
+
+    @property
+    def public_id(self):
+        return self.conversation.public_id if self.conversation else ""
+
+
+def chat_view(conversation):
+    """ChatView of a conversation (None: a new one): one query, whatever its length."""
+    if conversation is None:
+        return ChatView(conversation=None, messages=[])
+    runs = list(
+        conversation.messages.order_by("position").only(
+            "id",
+            "position",
+            "inputs",
+            "output",
+            "status",
+            "error",
+            "refunded",
+            "entry_id",
+            "own_key",
+            "model",
+            "finish_reason",
+            "conversation_id",
+        )
+    )
+    answered = [(chat.message_text(run.inputs), run.output) for run in reversed(runs) if run.output]
+    kept = chat.fitting(pickaxe=conversation.pickaxe, earlier=answered, message="")
+    forgotten_ids = {run.pk for run in [r for r in reversed(runs) if r.output][kept:]}
+    messages = [
+        ChatMessage(
+            run_id=run.pk,
+            position=run.position,
+            text=chat.message_text(run.inputs),
+            answer_html=render_output(run.output) if run.output else "",
+            status=run.status,
+            error=run.error,
+            refunded=run.refunded,
+            charged=bool(run.entry_id) and not run.refunded,
+            demo=run.model == llm.DEMO_LABEL,
+            notice="Stopped at the length limit." if run.finish_reason == "length" else "",
+            remembered=run.pk not in forgotten_ids,
+            retryable=run is runs[-1] and run.status == Run.Status.FAILED and not run.output,
+        )
+        for run in runs
+    ]
+    return ChatView(conversation=conversation, messages=messages, forgotten=len(forgotten_ids))

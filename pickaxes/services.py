@@ -79,13 +79,15 @@ def template_problems(template, keys):
 
 @transaction.atomic
 def save_pickaxe(*, owner, form, fields_formset):
-    """Save a pickaxe and its ordered input fields (forms already validated together)."""
+    """Save a pickaxe and its ordered input fields (forms already validated together); a
+    chat's `fields_formset` is None: its fields are left as they were."""
     pickaxe = form.save(commit=False)
     if pickaxe.pk is None:
         pickaxe.owner = owner
     pickaxe.save()
-    fields_formset.instance = pickaxe
-    fields_formset.save()
+    if fields_formset is not None:
+        fields_formset.instance = pickaxe
+        fields_formset.save()
     return pickaxe
 
 
@@ -108,9 +110,7 @@ class Started:
     prompt: chat.Prompt | None = None  # a new chat message's: what the model is sent
 
 
-def site_holder(user):
-    """Who holds a conversation started on the site or in Test: the signed-in person."""
-    return f"user:{user.pk}"
+site_holder = chat.site_holder
 
 
 def new_conversation(*, pickaxe, holder, source, message):

@@ -67,3 +67,25 @@ def test_run_again_it_gives_an_older_demo_pickaxe_its_fields_bounds(db):
     words.refresh_from_db()
     assert (words.min_value, words.max_value) == (50, 600)
     assert InputField.objects.filter(pickaxe__slug="explain-like-im-new").count() == 2
+
+
+def test_demo_data_adds_the_public_chat_study_buddy_once_and_the_demo_model_answers_it(db, settings, user):
+    from pickaxes.models import Pickaxe, Run
+    from tests.clients import post_without_javascript
+
+    settings.OPENAI_API_KEY = ""
+    settings.DEMO_MODEL_DELAY_SECONDS = 0
+    run_demo_data()
+    run_demo_data()
+    buddy = Pickaxe.objects.get(slug="study-buddy")
+    assert buddy.is_chat and buddy.visibility == "public" and buddy.opening_message and len(buddy.starter_list()) == 4
+    assert "Study buddy" in Client().get("/").content.decode()
+    browser = Client()
+    browser.force_login(user)
+    data = {"message": "Quiz me on French verbs", "conversation": "", "submission_key": "buddy-one-0123456789"}
+    html = post_without_javascript(browser, "/p/study-buddy/run/", data).content.decode()
+    conversation = Run.objects.get().conversation.public_id
+    data = {"message": "être", "conversation": conversation, "submission_key": "buddy-two-0123456789"}
+    html = post_without_javascript(browser, "/p/study-buddy/run/", data).content.decode()
+    assert "This is message 2 of our chat" in html and "after 2 earlier answers" in html
+    assert "study partner" not in html  # the hidden instructions stay hidden

@@ -1,4 +1,4 @@
-"""Creates the demo creator and three public pickaxes, and with DEBUG on a staff account
+"""Creates the demo creator, three public form pickaxes and a public chat (`study-buddy`), and with DEBUG on a staff account
 for the admin; prints how to sign in to each (idempotent: run again, it brings the demo
 pickaxes' fields up to date and makes nothing twice)."""
 
@@ -64,11 +64,28 @@ PICKAXES = [
             {"label": "Meeting notes", "key": "notes", "kind": Kind.LONG_TEXT, "max_length": 6000},
         ],
     },
+    {
+        "slug": "study-buddy",
+        "name": "Study buddy",
+        "kind": Pickaxe.Kind.CHAT,
+        "description": "Tell it what you are learning; it quizzes you, one question at a time.",
+        "system_instructions": (
+            "You are a friendly study partner. First find out what the person is learning and at what level. "
+            "Then quiz them one short question at a time, wait for their answer, say whether it is right and "
+            "why in a sentence or two, and ask the next question. Get harder as they get answers right."
+        ),
+        "prompt_template": "",
+        "opening_message": "Hi! I'm your study buddy. What are you learning at the moment? "
+        "Tell me the subject and your level, and I'll quiz you on it.",
+        "starters": "Quiz me on French verbs\nI'm learning the periodic table\nTest me on World War II dates\n"
+        "Ask me about photosynthesis",
+        "fields": [],
+    },
 ]
 
 
 class Command(BaseCommand):
-    help = "Create the demo creator account and its three public pickaxes (idempotent)."
+    help = "Create the demo creator account, its three public form pickaxes and its public chat (idempotent)."
 
     @transaction.atomic
     def handle(self, *args, **options):
