@@ -156,7 +156,11 @@ def prepare(conversations):
     def conversation(label, messages):
         user = f"user {label}"
         made = Conversation.objects.create(
-            pickaxe=chat, holder=api_holder(key.key, user), source=Run.Source.API, title=text(label, 0)[:80]
+            pickaxe=chat,
+            holder=api_holder(key.key, user),
+            source=Run.Source.API,
+            title=text(label, 0)[:80],
+            last_position=messages,
         )
         Run.objects.bulk_create(
             Run(

@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, api_holder, embed_holder, hash_secret
-from pickaxes import charts, llm
+from pickaxes import charts, chat, llm
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import sample_inputs
 from pickaxes.models import Conversation, Pickaxe, Run
@@ -109,15 +109,6 @@ CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 CHAT_MESSAGES_SHOWN = 50
 
 
-def _conversation_held(public_id, holder, *, with_pickaxe=False):
-    """The conversation `public_id` if `holder` holds it (with its pickaxe, if asked); else Http404."""
-    conversations = Conversation.objects.select_related("pickaxe") if with_pickaxe else Conversation.objects
-    conversation = conversations.filter(public_id=public_id, holder=holder).first()
-    if conversation is None:
-        raise Http404("No such conversation.")
-    return conversation
-
-
 def latest_embed_conversation(embed, visitor_id):
     """The visitor's most recent conversation with the embed's pickaxe, or None: what
     the embed shows again when the visitor comes back (one indexed query)."""
@@ -133,41 +124,42 @@ def visitor_conversation(embed, visitor_id, public_id):
     Http404 for any other (another visitor's, another embed's, a made-up id)."""
     if not CONVERSATION_ID.match(public_id or ""):
         raise Http404("No such conversation.")
-    conversation = _conversation_held(public_id, embed_holder(embed, visitor_id))
-    if conversation.pickaxe_id != embed.pickaxe_id:
-        raise Http404("No such conversation.")
-    return conversation
+    return pickaxe_selectors.conversation_for(public_id, embed_holder(embed, visitor_id), pickaxe=embed.pickaxe)
 
 
 @dataclass(frozen=True)
 class ChatMessage:
     """One message sent in a conversation, as its page shows it: the text, the answer as
-    safe HTML, and whether it went unanswered (failed before any output: not charged)."""
+    safe HTML, whether it went unanswered (failed before any output: not charged), and
+    whether Retry is offered (the last message, unanswered)."""
 
     text: str
     answer_html: str
     not_answered: bool
     demo: bool
+    retryable: bool = False
 
 
 @dataclass(frozen=True)
 class EmbedChat:
     """A chat embed's page: the conversation's id (empty: a new one), its messages (the
-    last CHAT_MESSAGES_SHOWN, oldest first; `earlier` when older ones are not shown), the
-    starters while nothing has been sent, and the message being sent (`sending`) whose
-    answer is the page's `result`."""
+    last CHAT_MESSAGES_SHOWN, oldest first; `earlier` when older ones are not shown), how
+    many of its answered messages the model is no longer sent (`forgotten`: the page says
+    so), the starters while nothing has been sent, and the message being sent (`sending`)
+    whose answer is the page's `result`."""
 
     conversation: str
     messages: list
     starters: list
     earlier: bool = False
+    forgotten: bool = False
     sending: str = ""
 
 
 def embed_chat(embed, conversation, *, sending="", before=None):
     """EmbedChat of `conversation` (None: a new one): its messages before the run `before`
     when one is being sent (all of them otherwise). One query."""
-    messages, earlier = [], False
+    messages, earlier, forgotten = [], False, False
     if conversation is not None and conversation.pk:
         runs = Run.objects.filter(conversation=conversation)
         if before is not None:
@@ -178,22 +170,28 @@ def embed_chat(embed, conversation, *, sending="", before=None):
             ]
         )
         earlier = len(rows) > CHAT_MESSAGES_SHOWN
-        messages = [_chat_message(run) for run in reversed(rows[:CHAT_MESSAGES_SHOWN])]
+        answered = [(chat.message_text(run.inputs), run.output) for run in rows if run.output]
+        forgotten = chat.fitting(pickaxe=embed.pickaxe, earlier=answered, message="") < len(answered)
+        shown = rows[:CHAT_MESSAGES_SHOWN]
+        messages = [_chat_message(run, last=run is shown[0] and not sending) for run in reversed(shown)]
     return EmbedChat(
         conversation=conversation.public_id if conversation is not None and conversation.pk else "",
         messages=messages,
         starters=[] if messages or sending else embed.pickaxe.starter_list(),
         earlier=earlier,
+        forgotten=forgotten,
         sending=sending,
     )
 
 
-def _chat_message(run):
+def _chat_message(run, *, last):
+    not_answered = run.status == Run.Status.FAILED and not run.output
     return ChatMessage(
-        text=str(run.inputs.get("message", "")) if isinstance(run.inputs, dict) else "",
+        text=chat.message_text(run.inputs),
         answer_html=render_output(run.output) if run.output else "",
-        not_answered=run.status == Run.Status.FAILED and not run.output,
+        not_answered=not_answered,
         demo=run.model == llm.DEMO_LABEL,
+        retryable=not_answered and last,
     )
 
 
@@ -342,13 +340,10 @@ def api_run_of(key, run_id):
 
 
 def api_conversation(key, end_user, public_id, *, pickaxe=None):
-    """The conversation `public_id` of this key and end user: of `pickaxe` when given (to
-    continue it), else with its pickaxe (to read it); Http404 for any other (another key's,
-    another end user's, another pickaxe's)."""
-    conversation = _conversation_held(public_id, api_holder(key, end_user), with_pickaxe=pickaxe is None)
-    if pickaxe is not None and conversation.pickaxe_id != pickaxe.pk:
-        raise Http404("No such conversation with this pickaxe.")
-    return conversation
+    """The conversation `public_id` of this key and end user (of `pickaxe`, when given),
+    with its pickaxe; Http404 for any other (another key's, another end user's, another
+    pickaxe's)."""
+    return pickaxe_selectors.conversation_for(public_id, api_holder(key, end_user), pickaxe=pickaxe)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,8 @@
     showError("");
     var starters = chat.querySelector("[data-chat-starters]");
     if (starters) starters.remove();
+    // Retry is offered on the last message only: once another is sent, earlier ones stay marked.
+    chat.querySelectorAll(".chat-retry, [data-chat-retry]").forEach(function (retry) { retry.remove(); });
     var body = new FormData(mainForm);
     body.set("message", text);
     if (form === mainForm) input.value = "";

@@ -156,6 +156,14 @@ def run_chat_examples(examples, secret, slug, monkeypatch):
     assert Conversation.objects.filter(pickaxe__slug=slug).count() == 2
 
 
+def test_the_chat_examples_on_the_docs_page_run_as_written_against_the_demo_data(api_server, demo_model, monkeypatch):
+    call_command("demo_data", stdout=StringIO())
+    examples = chat_examples_on_the_docs_page(Client(), api_server)
+    assert "/study-buddy/runs" in examples["chat-shell-example"]
+    caller = User.objects.create_user(email="caller@example.com", password="x")
+    run_chat_examples(examples, create_api_key(owner=caller, name="docs").secret, "study-buddy", monkeypatch)
+
+
 def test_a_signed_in_creator_sees_chat_examples_of_their_own_chat_pickaxe_that_run(api_server, demo_model, monkeypatch):
     creator = User.objects.create_user(email="maker@example.com", password="x")
     chat = ChatPickaxeFactory(owner=creator, visibility=Pickaxe.Visibility.PRIVATE)
