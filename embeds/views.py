@@ -164,7 +164,8 @@ def embed_run(request, token):
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
     except services.BadFormToken as error:  # nothing is charged; the visitor is told to reload
         job = running.finished(results.refused(str(error)))
-        return _answer(request, embed, form, job, wants_stream, status=400, chat=selectors.embed_chat(embed, None))
+        chat = selectors.embed_chat(embed, None) if embed.pickaxe.is_chat else None
+        return _answer(request, embed, form, job, wants_stream, status=400, chat=chat)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
     if embed.pickaxe.is_chat:

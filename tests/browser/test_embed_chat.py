@@ -10,6 +10,7 @@ from credits import selectors as credits
 from embeds.services import embed_for
 from pickaxes.models import Conversation, Run
 from tests.browser import test_embed as embed_tests
+from tests.browser.conftest import SCREENSHOTS
 from tests.browser.test_embed import FRAME, owner_snippet, visitor_on
 from tests.pickaxes.factories import ChatPickaxeFactory
 
@@ -113,3 +114,42 @@ def test_a_visitor_has_a_chat_of_three_messages_in_an_embed_on_another_site_and_
     expect(frame.locator(ANSWER).nth(0)).to_contain_text("passé simple")
     expect(frame.get_by_role("button", name="Send")).to_be_enabled()
     assert Conversation.objects.count() == 2
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_api_guide_shows_the_chat_examples_and_the_usage_page_counts_messages_and_conversations(
+    new_page, asgi_live_server, fake_openai, chat, screenshot, width
+):
+    from embeds.services import create_api_key, start_embed_run
+    from tests.browser.test_credits_account import log_in
+
+    embed = embed_for(chat)
+    for visitor, messages in (("a" * 32, 2), ("b" * 32, 1)):
+        conversation = None
+        for number in range(messages):
+            started = start_embed_run(
+                embed=embed,
+                visitor_id=visitor,
+                visitor_ip="x",
+                inputs={"message": f"Message {number}"},
+                submission_key=f"{visitor[:4]}-{number}-0123456789abcdef",
+                conversation=conversation,
+            )
+            conversation = started.run.conversation
+    create_api_key(owner=chat.owner, name="backend")
+    page = new_page(asgi_live_server, viewport={"width": width, "height": 900})
+    log_in(page, chat.owner.email)
+
+    page.goto("/api/v1/docs/#chat")
+    expect(page.get_by_test_id("chat-shell-example")).to_contain_text(f"/api/v1/pickaxes/{chat.slug}/runs")
+    expect(page.get_by_test_id("chat-python-example")).to_contain_text('run["conversation"]')
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    screenshot(f"api-docs-chat-{width}", page)
+    page.locator("#chat").screenshot(path=SCREENSHOTS / f"api-docs-chat-section-{width}.png")
+
+    page.goto(f"/studio/{chat.slug}/usage/")
+    expect(page.get_by_test_id("usage-total")).to_have_text("3")
+    expect(page.get_by_test_id("usage-conversations")).to_have_text("2")
+    expect(page.get_by_test_id("embed-conversations")).to_have_text("2")
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
+    screenshot(f"usage-chat-{width}", page)

@@ -204,3 +204,17 @@ def test_the_usage_page_counts_messages_and_conversations(client, chat_embed, fa
     assert re.search(
         r'data-testid="embed-runs">3</strong> messages in <strong data-testid="embed-conversations">2<', html
     )
+
+
+@pytest.mark.parametrize("kind", ["chat", "form"])
+def test_a_forged_form_token_is_refused_with_the_page_of_its_kind_and_charges_nothing(
+    client, chat_embed, embed, fake_openai, kind
+):
+    target = chat_embed if kind == "chat" else embed
+    _, fields = chat_page(client, target)
+    data = {**fields, "embed_token": "forged", "message": "Hi.", "topic": "the sea"}
+    response = post_without_javascript(client, f"/e/{target.token}/run/", data)
+    html = response.content.decode()
+    assert response.status_code == 400 and "Reload the page" in html
+    assert ("data-chat-form" in html) == (kind == "chat") and ("data-run-form" in html) == (kind == "form")
+    assert not Run.objects.exists() and not fake_openai.requests
