@@ -138,6 +138,7 @@ class ChatMessage:
     not_answered: bool
     demo: bool
     retryable: bool = False
+    running: bool = False  # still being answered (the page was reloaded meanwhile)
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,7 @@ def _chat_message(run, *, last):
         not_answered=not_answered,
         demo=run.model == llm.DEMO_LABEL,
         retryable=not_answered and last,
+        running=run.status == Run.Status.RUNNING,
     )
 
 
@@ -333,7 +335,7 @@ def api_chat_example(user):
 
 def api_run_of(key, run_id):
     """A run made with this key; Http404 for any other."""
-    api_run = ApiRun.objects.select_related("run__pickaxe").filter(key=key, run_id=run_id).first()
+    api_run = ApiRun.objects.select_related("run__pickaxe", "run__conversation").filter(key=key, run_id=run_id).first()
     if api_run is None:
         raise Http404("No such run for this key.")
     return api_run
