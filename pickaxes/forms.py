@@ -290,6 +290,10 @@ class ChatMessageForm(forms.Form):
         error_messages={"invalid": "Reload the page and try again."},
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["message"].widget.attrs["maxlength"] = settings.RUN_INPUT_MAX_CHARS
+
     def clean_message(self):
         text = self.cleaned_data["message"]
         problem = chat.message_problem(text)

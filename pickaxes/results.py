@@ -78,7 +78,9 @@ def ended(run, *, balance):
             notice=_stopped_early(run),
             conversation=conversation,
         )
-    if run.status == Run.Status.RUNNING:
+    if run.status == Run.Status.RUNNING and run.conversation_id:
+        message = "This message was already sent and is still being answered; reload the chat in a moment."
+    elif run.status == Run.Status.RUNNING:
         message = "This form was already submitted and is still running; see your account page for the result."
     elif run.own_key:
         message = f"Your own OpenAI key: {run.error} Runs on your own key never use credits."

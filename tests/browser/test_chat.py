@@ -192,3 +192,25 @@ def test_test_in_the_studio_is_a_chat_the_owner_pays_for(new_page, asgi_live_ser
     page.get_by_test_id("kind-choice").get_by_label("Form", exact=False).check()
     expect(page.get_by_role("button", name="+ Add a field")).to_be_visible()
     expect(page.locator("[data-kind-section=chat]")).to_be_hidden()
+
+
+def test_a_visitor_sees_the_chat_and_a_long_conversation_says_what_is_forgotten(
+    new_page, asgi_live_server, fake_openai, study_buddy, settings
+):
+    page = new_page(asgi_live_server, viewport={"width": 390, "height": 844})
+    page.goto("/p/study-buddy/")
+    expect(page.get_by_text("You will be asked to log in when you send a message.")).to_be_visible()
+    shoot(page, "chat-visitor-phone")
+
+    settings.RUN_PROMPT_MAX_CHARS = 400
+    fake_openai.reply = "A fairly long answer that takes up a good part of what the model may be sent each time."
+    log_in(page, UserFactory(email="long@example.com").email)
+    page.goto("/p/study-buddy/")
+    for number in range(4):
+        send(page, f"Question number {number} about the periodic table and its groups")
+        expect(page.locator(OUTPUT)).to_have_count(number + 1)
+        expect(page.locator(OUTPUT).nth(number)).to_have_text(fake_openai.reply)
+    expect(page.get_by_test_id("chat-forgotten")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("chat-forgotten")).to_contain_text("no longer sent to the model")
+    shoot(page, "chat-forgotten-phone")

@@ -94,3 +94,16 @@ def test_a_chat_messages_run_page_opens_its_conversation(client, user):
     assert "Message" in html and "Quiz me" in html
     assert f'href="/p/{conversation.pickaxe.slug}/?c={conversation.public_id}"' in html
     assert 'data-testid="run-again"' not in html
+
+
+def test_a_conversations_page_costs_the_same_queries_for_2_or_20_messages(client, user):
+    credit_services.grant(user, 100, reason="test")
+    client.force_login(user)
+    counts = []
+    for length in (2, 20):
+        conversation = chat_of(ChatPickaxeFactory(), user, [f"m{n}" for n in range(length)], prefix=f"p{length}-")
+        with CaptureQueriesContext(connection) as captured:
+            html = client.get(f"/p/{conversation.pickaxe.slug}/?c={conversation.public_id}").content.decode()
+        assert html.count('data-testid="run-output"') == length
+        counts.append(len(captured))
+    assert counts[0] == counts[1]

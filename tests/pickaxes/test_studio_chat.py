@@ -68,3 +68,11 @@ def test_the_editor_offers_both_kinds_and_a_chats_test_is_a_chat(client, creator
     client.post("/studio/new/", chat_data(**{"fields-TOTAL_FORMS": "0"}))
     html = client.get("/studio/study-buddy/").content.decode()
     assert 'data-testid="test-chat"' in html and 'data-testid="send"' in html
+
+
+def test_a_chat_is_tagged_on_the_home_page_and_in_the_studio(client, creator):
+    from tests.pickaxes.factories import ChatPickaxeFactory
+
+    ChatPickaxeFactory(owner=creator, name="Study buddy")
+    assert 'data-testid="chat-tag"' in client.get("/").content.decode()
+    assert "tag-chat" in client.get("/studio/").content.decode()
