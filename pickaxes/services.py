@@ -273,11 +273,12 @@ def _next_position(conversation, *, now):
         conversation.last_position = 1
         conversation.save(force_insert=True)
         return 1
-    # One statement (UPDATE … RETURNING, Django 6.1 returns a value set by an expression):
-    # it locks the row, so two messages of one conversation take their places in turn.
-    conversation.last_position = F("last_position") + 1
-    conversation.save(update_fields=["last_position", "updated_at"])
-    return conversation.last_position
+    # One statement (UPDATE … RETURNING: Django 6.1 returns a value set by an expression)
+    # that locks the row, so two messages of one conversation take their places in turn.
+    # A row of its own, not the caller's: that one may be shared (and is left as it was).
+    counter = Conversation(pk=conversation.pk, last_position=F("last_position") + 1)
+    counter.save(update_fields=["last_position", "updated_at"])
+    return counter.last_position
 
 
 def _hold(limit, *, now):
