@@ -25,8 +25,23 @@ How:
    web process's work and none of PostgreSQL's or the fake model's.
 
 Prints each round's median CPU per call of each kind, the median over rounds with its
-spread (the lowest and highest round), the two ratios, one PASS/FAIL line per target, and
-exits 1 if one fails. Each call's text is MESSAGE_CHARS characters in every kind.
+spread (the lowest and highest round), the SQL statements per call, the two ratios (the
+median of the round-by-round ratios), one PASS/FAIL line per target, and exits 1 if one
+fails. Each call's text is MESSAGE_CHARS characters in every kind. About 40 s.
+
+Today (2026-12-08, the shared 2-core machine, other test runs going on):
+
+    CPU per call (ms)   median  lowest  highest   SQL   over 7 rounds of 15
+    form run             22.41   21.51    24.85    12
+    2nd message          23.43   21.29    28.15    14
+    50th message         23.85   22.33    27.81    14
+    PASS a 2nd message / a form run of the same size: 1.053 (target <= 1.10)
+    PASS a 50th message / a 2nd message: 0.988 (target <= 1.10)
+
+A message's two statements more than a form run: its conversation (the holder's check) and
+its history (one query with a LIMIT); its place in the conversation is one UPDATE … RETURNING
+of the conversation's counter, which also locks it. (Before that counter, an UPDATE and a MAX,
+and the run's pickaxe read with its input fields, a chat's message was 1.12-1.15 × a form run.)
 """
 
 import asyncio
