@@ -153,3 +153,21 @@ def test_the_api_guide_shows_the_chat_examples_and_the_usage_page_counts_message
     expect(page.get_by_test_id("embed-conversations")).to_have_text("2")
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 0
     screenshot(f"usage-chat-{width}", page)
+
+
+def test_without_javascript_a_message_in_the_embed_comes_back_with_the_whole_conversation(
+    app, host_site, new_page, fake_openai, chat, screenshot
+):
+    host_url = host_site.serve("/study.html", owner_snippet(app, chat))
+    page = visitor_on(new_page, app, host_url, java_script_enabled=False, viewport={"width": 390, "height": 844})
+    frame = page.frame_locator(FRAME)
+    for number, text in enumerate(["First question.", "Second question."], start=1):
+        frame.get_by_label("Message").fill(text)
+        frame.get_by_role("button", name="Send").click()
+        expect(frame.locator(SENT)).to_have_count(number)
+        expect(frame.locator(ANSWER)).to_have_count(number)
+    expect(frame.locator(SENT).nth(0)).to_have_text("First question.")
+    screenshot("embed-chat-no-javascript-390", page)
+    runs = list(Run.objects.order_by("position"))
+    assert [run.position for run in runs] == [1, 2] and runs[0].conversation_id == runs[1].conversation_id
+    assert credits.balance(chat.owner) == 23
