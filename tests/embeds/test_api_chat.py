@@ -193,3 +193,15 @@ def test_the_pickaxes_list_says_which_are_chats(api_server, api_key, pickaxe, ch
     assert listed[chat.slug]["opening_message"] == chat.opening_message
     assert listed[chat.slug]["starters"] == chat.starter_list()
     assert listed[pickaxe.slug]["kind"] == "form" and listed[pickaxe.slug]["starters"] == []
+
+
+def test_the_usage_page_counts_api_messages_and_conversations(api_server, api_key, chat, fake_openai):
+    from django.test import Client
+
+    conversation = send(api_server, api_key.secret).json()["conversation"]
+    send(api_server, api_key.secret, "Quiz me.", conversation=conversation)
+    send(api_server, api_key.secret, user="customer-2")
+    owner = Client()
+    owner.force_login(chat.owner)
+    html = owner.get(f"/studio/{chat.slug}/usage/").content.decode()
+    assert 'data-testid="api-runs">3</strong> messages in <strong data-testid="api-conversations">2<' in html
