@@ -103,7 +103,11 @@
         credentials: "same-origin",
       });
       var conversation = response.headers.get("Pickaxe-Conversation");
-      if (conversation) setAll("[data-chat-conversation]", conversation);
+      if (conversation) {
+        setAll("[data-chat-conversation]", conversation);
+        // "New conversation" (?new) has one now: a reload shows it, as any latest conversation.
+        if (/[?&]new\b/.test(window.location.search)) window.history.replaceState(null, "", window.location.pathname);
+      }
       if (response.status === 404) throw new Error("This conversation is not available. Start a new conversation.");
       if (!response.ok || !response.body) throw new Error("HTTP " + response.status);
       var reader = response.body.getReader();

@@ -114,6 +114,9 @@ def test_a_visitor_has_a_chat_of_three_messages_in_an_embed_on_another_site_and_
     expect(frame.locator(ANSWER).nth(0)).to_contain_text("passé simple")
     expect(frame.get_by_role("button", name="Send")).to_be_enabled()
     assert Conversation.objects.count() == 2
+    page.reload()  # the new conversation is the one shown again
+    expect(frame.locator(SENT)).to_have_count(1)
+    expect(frame.locator(SENT).nth(0)).to_have_text("Now chemistry.")
 
 
 @pytest.mark.parametrize("width", [1280, 390])
