@@ -127,6 +127,7 @@
         ? "The connection was interrupted. Please try again." : error.message };
     }
     if (!end) end = { ok: false, html: "", message: "The connection was interrupted. Please try again." };
+    if (end.conversation) setAll("[data-chat-conversation]", end.conversation);
     live.classList.remove("streaming");
     if (end.html) {
       live.innerHTML = (end.demo ? '<span class="badge" title="Answered by the offline demo model">demo</span>' : "") +
