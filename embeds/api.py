@@ -13,6 +13,7 @@ import json
 import math
 from datetime import date, datetime
 from typing import Literal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -28,13 +29,13 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 from pydantic import StrictFloat, StrictInt, StrictStr, field_validator
 
-from accounts.validators import single_line
+from accounts.validators import lines_of_text, single_line
 from credits import selectors as credit_selectors
 from embeds import selectors, services
-from pickaxes import running
+from pickaxes import chat, running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import input_name, run_form_class, run_inputs
-from pickaxes.models import InputField
+from pickaxes.models import InputField, Pickaxe
 from pickaxes.services import field_max_chars
 
 DOCS_PATH = "/api/v1/docs/"
@@ -262,11 +263,25 @@ class ProblemOut(Schema):
 
 
 InputValue = StrictStr | StrictInt | StrictFloat | None
+CONVERSATION_ID = r"^[A-Za-z0-9_-]{1,64}$"  # as Conversation.public_id makes them
 
 
 class RunIn(Schema):
     inputs: dict[str, InputValue] = Field(
-        default_factory=dict, description="The pickaxe's input fields by key (see GET /api/v1/pickaxes)."
+        default_factory=dict,
+        description="A form pickaxe: its input fields by key (see GET /api/v1/pickaxes). Not for a chat pickaxe.",
+    )
+    message: StrictStr | None = Field(
+        None,
+        description="A chat pickaxe: the message to send (at most RUN_INPUT_MAX_CHARS characters, 8,000 "
+        "unless the site says otherwise). Not for a form pickaxe.",
+        examples=["I am learning the French past tense."],
+    )
+    conversation: StrictStr | None = Field(
+        None,
+        pattern=CONVERSATION_ID,
+        description="A chat pickaxe: the conversation to continue, as an earlier answer named it; "
+        "leave it out to start a new one (the answer names it). It belongs to this key and this `user`.",
     )
     user: str = Field(
         min_length=1,
@@ -305,6 +320,37 @@ class RunOut(Schema):
     usage: UsageOut
     created_at: datetime
     finished_at: datetime | None
+    conversation: str | None = Field(
+        description="A chat pickaxe's run (one message and its answer): the conversation it belongs to; "
+        "send it back as `conversation` to continue. Null for a form pickaxe's run."
+    )
+
+
+class MessageOut(Schema):
+    run: int = Field(description="The run of this message and its answer (GET /api/v1/runs/{run_id}).")
+    position: int = Field(description="1 for the conversation's first message sent.")
+    role: Literal["user", "assistant"]
+    text: str = Field(description="What was sent (user), or the answer (assistant, Markdown).")
+    status: Literal["running", "succeeded", "failed"] = Field(
+        description="The run's: a failed message with no answer was not charged (it can be sent again)."
+    )
+    created_at: datetime
+
+
+class ConversationOut(Schema):
+    id: str
+    pickaxe: str
+    user: str
+    title: str = Field(description="The beginning of its first message.")
+    opening_message: str = Field(description="What the pickaxe says first (shown before the first message).")
+    messages_sent: int = Field(description="Messages sent in it, failed ones included: the runs it holds.")
+    messages: list[MessageOut] = Field(
+        description="Oldest first: each message sent, then its answer (none when it failed before any output). "
+        "At most `limit` messages sent per page."
+    )
+    next: str | None = Field(description="The address of the next page (null: this is the last).")
+    created_at: datetime
+    updated_at: datetime
 
 
 class ReturnOut(Schema):
@@ -337,6 +383,11 @@ class PickaxeOut(Schema):
     name: str
     description: str
     url: str
+    kind: Literal["form", "chat"] = Field(
+        description="form: run it with `inputs` (its `fields`); chat: send it a `message` (no fields)."
+    )
+    opening_message: str = Field(description="A chat pickaxe: what it says first (empty for a form).")
+    starters: list[str] = Field(description="A chat pickaxe: suggested first messages (empty for a form).")
     fields: list[FieldOut]
 
 
@@ -350,8 +401,10 @@ READ_ERRORS = {code: ProblemOut for code in (401, 404, 405, 422)}
 @api.post(
     "/pickaxes/{slug}/runs",
     response={200: RunOut, **ERRORS},
-    summary="Run a pickaxe",
-    description="Charges the key's owner one credit (given back if the model fails before any output). "
+    summary="Run a pickaxe, or send a chat pickaxe a message",
+    description="A form pickaxe takes `inputs`; a chat pickaxe takes `message`, and `conversation` to continue "
+    "one (none: a new conversation, named in the answer). Each call charges the key's owner one credit (given "
+    "back if the model fails before any output). "
     "With the same Idempotency-Key and the same body, answers with the first run and charges nothing more; "
     "with a different body, 409.",
 )
@@ -366,7 +419,14 @@ def create_run(
         pickaxe = selectors.runnable_pickaxe(key, slug)
     except selectors.NotForThisKey:
         raise Problem("pickaxe-not-allowed", f"This key is limited to other pickaxes than “{slug}”.") from None
-    inputs = _valid_inputs(pickaxe, payload.inputs)
+    conversation = None
+    if pickaxe.kind == Pickaxe.Kind.CHAT:
+        inputs = {"message": _valid_message(pickaxe, payload)}
+        if payload.conversation is not None:
+            conversation = selectors.api_conversation(key, payload.user, payload.conversation, pickaxe=pickaxe)
+    else:
+        _no_chat_members(pickaxe, payload)
+        inputs = _valid_inputs(pickaxe, payload.inputs)
     try:
         started = services.start_api_run(
             key=key,
@@ -375,6 +435,7 @@ def create_run(
             inputs=inputs,
             idempotency_key=idempotency_key or "",
             body_hash=_body_hash(slug, payload),
+            conversation=conversation,
         )
     except services.IdempotencyConflict:
         raise Problem(
@@ -382,7 +443,8 @@ def create_run(
         ) from None
     except services.ApiRefused as refusal:
         raise _refused(refusal) from None
-    response = running.respond(running.begin(started), stream=payload.stream, data={"user": payload.user})
+    data = {"user": payload.user, "conversation": _conversation_id(started.run)}
+    response = running.respond(running.begin(started), stream=payload.stream, data=data)
     response["Location"] = reverse("api_v1:get_run", kwargs={"run_id": started.run.pk})
     return response
 
@@ -392,6 +454,57 @@ def get_run(request, run_id: int = Path(..., ge=1, le=DATABASE_INT_MAX)):
     api_run = selectors.api_run_of(request.auth, run_id)
     services.note_api_key_used(key=request.auth)
     return run_answer(api_run)
+
+
+@api.get(
+    "/conversations/{conversation_id}",
+    response={200: ConversationOut, **READ_ERRORS},
+    summary="A conversation with a chat pickaxe, and its messages",
+    description="Only the key and the end user (`user`) it belongs to may read it; any other is 404. "
+    "Paged by messages sent: `limit` (at most 100) from `offset`, oldest first.",
+)
+def get_conversation(
+    request,
+    conversation_id: str = Path(..., pattern=CONVERSATION_ID),
+    user: str = Query(..., min_length=1, max_length=128),
+    limit: int = Query(50, ge=1, le=100),
+    offset: int = Query(0, ge=0, le=DATABASE_INT_MAX),
+):
+    conversation = selectors.api_conversation(request.auth, user, conversation_id)
+    services.note_api_key_used(key=request.auth)
+    page = selectors.conversation_page(conversation, limit=limit, offset=offset)
+    following = None
+    if page.more:
+        query = urlencode({"user": user, "limit": limit, "offset": offset + limit})
+        following = reverse("api_v1:get_conversation", kwargs={"conversation_id": conversation_id}) + "?" + query
+    return {
+        "id": conversation.public_id,
+        "pickaxe": conversation.pickaxe.slug,
+        "user": user,
+        "title": conversation.title,
+        "opening_message": conversation.pickaxe.opening_message,
+        "messages_sent": page.total,
+        "messages": [message for run in page.runs for message in _messages(run)],
+        "next": following,
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+    }
+
+
+def _messages(run):
+    """A run of a conversation as its messages: what was sent, then the answer, if any."""
+    sent = {
+        "run": run.pk,
+        "position": run.position,
+        "role": "user",
+        "text": str(run.inputs.get("message", "")) if isinstance(run.inputs, dict) else "",
+        "status": run.status,
+        "created_at": run.started_at,
+    }
+    if not run.output:
+        return [sent]
+    answer = {**sent, "role": "assistant", "text": run.output, "created_at": run.finished_at or run.started_at}
+    return [sent, answer]
 
 
 @api.get("/balance", response={200: BalanceOut, **READ_ERRORS}, summary="The key owner's credits")
@@ -417,6 +530,9 @@ def pickaxes(request, limit: int = Query(100, ge=1, le=100), offset: int = Query
             "name": pickaxe.name,
             "description": pickaxe.description,
             "url": request.build_absolute_uri(pickaxe.get_absolute_url()),
+            "kind": pickaxe.kind,
+            "opening_message": pickaxe.opening_message if pickaxe.kind == Pickaxe.Kind.CHAT else "",
+            "starters": pickaxe.starter_list() if pickaxe.kind == Pickaxe.Kind.CHAT else [],
             "fields": [_field(field) for field in pickaxe.input_fields],
         }
         for pickaxe in selectors.runnable_pickaxes(request.auth, limit=limit, offset=offset)
@@ -444,7 +560,52 @@ def _field(field):
 
 def run_answer(api_run):
     """A run made with a key, as the API shows it, read fresh (with the owner's balance now)."""
-    return {**pickaxe_selectors.run_data(api_run.run_id), "user": api_run.end_user}
+    return {
+        **pickaxe_selectors.run_data(api_run.run_id),
+        "user": api_run.end_user,
+        "conversation": _conversation_id(api_run.run),
+    }
+
+
+def _conversation_id(run):
+    """The public id of a chat run's conversation (None for a form run)."""
+    return run.conversation.public_id if run.conversation_id else None
+
+
+def _no_chat_members(pickaxe, payload):
+    """A form pickaxe takes `inputs`: a chat body (a message, a conversation) is a 422."""
+    errors = [
+        {"field": name, "message": f"“{pickaxe.slug}” is a form pickaxe: send its fields in inputs."}
+        for name in ("message", "conversation")
+        if getattr(payload, name) is not None
+    ]
+    if errors:
+        raise Problem("invalid-request", "This pickaxe is a form: send `inputs`, not a message.", errors=errors)
+
+
+def _valid_message(pickaxe, payload):
+    """The message as the site's chat takes it (the same rules: not empty, at most
+    RUN_INPUT_MAX_CHARS, no control characters but line breaks), or a 422 problem naming
+    each field; a form body (`inputs`) for a chat pickaxe is one too."""
+    errors = []
+    if payload.inputs:
+        errors.append({"field": "inputs", "message": f"“{pickaxe.slug}” is a chat pickaxe: send a message instead."})
+    message = (payload.message or "").strip()
+    problem = chat.message_problem(message)
+    if not problem:
+        try:
+            lines_of_text(message)
+        except DjangoValidationError as error:
+            problem = error.messages[0]
+    if problem:
+        errors.append({"field": "message", "message": problem})
+    if errors:
+        raise Problem(
+            "invalid-request",
+            "This pickaxe is a chat: send a `message`. Not valid: " + ", ".join(e["field"] for e in errors) + ".",
+            errors=errors,
+        )
+    return message
 
 
 def _valid_inputs(pickaxe, given):
@@ -466,8 +627,10 @@ def _valid_inputs(pickaxe, given):
 
 
 def _body_hash(slug, payload):
-    """What a replay must repeat: the pickaxe and the whole body."""
-    body = json.dumps({"pickaxe": slug, **payload.model_dump()}, sort_keys=True, separators=(",", ":"))
+    """What a replay must repeat: the pickaxe and the whole body (a form run's body hashes
+    as it did before chats: without the chat members it does not send)."""
+    sent = {name: value for name, value in payload.model_dump().items() if value is not None or name == "inputs"}
+    body = json.dumps({"pickaxe": slug, **sent}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 

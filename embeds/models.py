@@ -149,6 +149,17 @@ def hash_secret(secret):
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def api_holder(key, end_user):
+    """Who may read and continue a conversation started through the API (its `holder`):
+    the key and the end user the caller named, hashed (it is the caller's name for someone)."""
+    return f"key:{key.pk}:{hashlib.sha256(end_user.encode()).hexdigest()[:32]}"
+
+
+def embed_holder(embed, visitor_id):
+    """Who may read and continue a conversation started in an embed: its visitor."""
+    return f"embed:{embed.pk}:{visitor_id}"
+
+
 class ApiKey(models.Model):
     """A key for the public run API: a server-side embed. Its owner pays for every run made
     with it; its limits are the embed's (runs per end user in a period, runs per minute),

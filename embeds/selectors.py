@@ -1,19 +1,21 @@
 """Reads for embeds and the public run API."""
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef, Sum
+from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
 
-from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, hash_secret
-from pickaxes import charts
+from embeds.models import ApiKey, ApiRun, Embed, RefusedRuns, RetiredToken, api_holder, embed_holder, hash_secret
+from pickaxes import charts, chat, llm
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import sample_inputs
-from pickaxes.models import Pickaxe, Run
+from pickaxes.models import Conversation, Pickaxe, Run
+from pickaxes.output import render_output
 
 
 def visitor_count(embed, *, days=30, now=None):
@@ -100,6 +102,112 @@ def usage_insight(pickaxe, *, now=None):
     }
 
 
+# Chats in an embed: the visitor's conversation and what its page shows.
+
+CONVERSATION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The most messages sent (with their answers) an embed's page shows of a conversation.
+CHAT_MESSAGES_SHOWN = 50
+
+
+def latest_embed_conversation(embed, visitor_id):
+    """The visitor's most recent conversation with the embed's pickaxe, or None: what
+    the embed shows again when the visitor comes back (one indexed query)."""
+    return (
+        Conversation.objects.filter(holder=embed_holder(embed, visitor_id), pickaxe_id=embed.pickaxe_id)
+        .order_by("-updated_at", "-id")
+        .first()
+    )
+
+
+def visitor_conversation(embed, visitor_id, public_id):
+    """The conversation `public_id` if it is this visitor's, with this embed's pickaxe;
+    Http404 for any other (another visitor's, another embed's, a made-up id)."""
+    if not CONVERSATION_ID.match(public_id or ""):
+        raise Http404("No such conversation.")
+    return pickaxe_selectors.conversation_for(public_id, embed_holder(embed, visitor_id), pickaxe=embed.pickaxe)
+
+
+@dataclass(frozen=True)
+class ChatMessage:
+    """One message sent in a conversation, as its page shows it: the text, the answer as
+    safe HTML, whether it went unanswered (failed before any output: not charged), and
+    whether Retry is offered (the last message, unanswered)."""
+
+    text: str
+    answer_html: str
+    not_answered: bool
+    demo: bool
+    retryable: bool = False
+    running: bool = False  # still being answered (the page was reloaded meanwhile)
+
+
+@dataclass(frozen=True)
+class EmbedChat:
+    """A chat embed's page: the conversation's id (empty: a new one), its messages (the
+    last CHAT_MESSAGES_SHOWN, oldest first; `earlier` when older ones are not shown), how
+    many of its answered messages the model is no longer sent (`forgotten`: the page says
+    so), the starters while nothing has been sent, and the message being sent (`sending`)
+    whose answer is the page's `result`."""
+
+    conversation: str
+    messages: list
+    starters: list
+    earlier: bool = False
+    forgotten: bool = False
+    sending: str = ""
+
+
+def embed_chat(embed, conversation, *, sending="", before=None):
+    """EmbedChat of `conversation` (None: a new one): its messages before the run `before`
+    when one is being sent (all of them otherwise). One query."""
+    messages, earlier, forgotten = [], False, False
+    if conversation is not None and conversation.pk:
+        runs = Run.objects.filter(conversation=conversation)
+        if before is not None:
+            runs = runs.filter(position__lt=before.position)
+        rows = list(
+            runs.only("inputs", "output", "status", "model", "position").order_by("-position")[
+                : CHAT_MESSAGES_SHOWN + 1
+            ]
+        )
+        earlier = len(rows) > CHAT_MESSAGES_SHOWN
+        answered = [(chat.message_text(run.inputs), run.output) for run in rows if run.output]
+        forgotten = chat.fitting(pickaxe=embed.pickaxe, earlier=answered, message="") < len(answered)
+        shown = rows[:CHAT_MESSAGES_SHOWN]
+        messages = [_chat_message(run, last=run is shown[0] and not sending) for run in reversed(shown)]
+    return EmbedChat(
+        conversation=conversation.public_id if conversation is not None and conversation.pk else "",
+        messages=messages,
+        starters=[] if messages or sending else embed.pickaxe.starter_list(),
+        earlier=earlier,
+        forgotten=forgotten,
+        sending=sending,
+    )
+
+
+def _chat_message(run, *, last):
+    not_answered = run.status == Run.Status.FAILED and not run.output
+    return ChatMessage(
+        text=chat.message_text(run.inputs),
+        answer_html=render_output(run.output) if run.output else "",
+        not_answered=not_answered,
+        demo=run.model == llm.DEMO_LABEL,
+        retryable=not_answered and last,
+        running=run.status == Run.Status.RUNNING,
+    )
+
+
+def chat_totals(pickaxe, *, days=30, now=None):
+    """A chat pickaxe's conversations that had a message in the last `days` days: in all,
+    and those of embed visitors and of the API (one query). Its messages are its runs."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    return Conversation.objects.filter(pickaxe=pickaxe, updated_at__gte=since).aggregate(
+        conversations=Count("id"),
+        embed=Count("id", filter=Q(source=Run.Source.EMBED)),
+        api=Count("id", filter=Q(source=Run.Source.API)),
+    )
+
+
 class KeyNotUsable(Exception):
     """No key has this secret, or it was revoked, or it has expired; `reason` says which."""
 
@@ -181,26 +289,83 @@ class ApiExample:
         return self.body(stream=True).replace("'", "'\\''")
 
 
-def api_examples(user, *, limit=3):
-    """The API guide's examples: a signed-in creator's own pickaxes (newest first), else the
-    most-run public ones, each with inputs that its form takes."""
+def _example_pickaxes(user, kind):
+    """A signed-in creator's own pickaxes of `kind` (newest first), else the most-run public ones."""
     pickaxes = Pickaxe.objects.none()
     if user.is_authenticated:
-        pickaxes = Pickaxe.objects.filter(owner=user).order_by("-created_at", "-id")
+        pickaxes = Pickaxe.objects.filter(owner=user, kind=kind).order_by("-created_at", "-id")
     if not user.is_authenticated or not pickaxes.exists():
-        pickaxes = Pickaxe.objects.filter(visibility=Pickaxe.Visibility.PUBLIC).order_by("-runs_count", "slug")
+        pickaxes = Pickaxe.objects.filter(visibility=Pickaxe.Visibility.PUBLIC, kind=kind).order_by(
+            "-runs_count", "slug"
+        )
+    return pickaxes
+
+
+def api_examples(user, *, limit=3):
+    """The API guide's examples of form pickaxes: a signed-in creator's own (newest first),
+    else the most-run public ones, each with inputs that its form takes."""
     return [
         ApiExample(slug=pickaxe.slug, name=pickaxe.name, inputs=sample_inputs(pickaxe))
-        for pickaxe in pickaxes.prefetch_related("fields")[:limit]
+        for pickaxe in _example_pickaxes(user, Pickaxe.Kind.FORM).prefetch_related("fields")[:limit]
     ]
+
+
+@dataclass(frozen=True)
+class ChatExample:
+    """The chat pickaxe the API guide's chat examples talk to, with two messages to send."""
+
+    slug: str
+    name: str
+    first: str = "I am learning the French past tense."
+    second: str = "Quiz me on it, one question at a time."
+
+    def body(self, message, **extra):
+        return json.dumps({"message": message, "user": "customer-42", **extra}, ensure_ascii=False)
+
+    @property
+    def shell_first(self):
+        return self.body(self.first).replace("'", "'\\''")
+
+
+def api_chat_example(user):
+    """The chat pickaxe of the API guide's chat examples (as api_examples chooses), or None."""
+    pickaxe = _example_pickaxes(user, Pickaxe.Kind.CHAT).first()
+    return ChatExample(slug=pickaxe.slug, name=pickaxe.name) if pickaxe else None
 
 
 def api_run_of(key, run_id):
     """A run made with this key; Http404 for any other."""
-    api_run = ApiRun.objects.select_related("run__pickaxe").filter(key=key, run_id=run_id).first()
+    api_run = ApiRun.objects.select_related("run__pickaxe", "run__conversation").filter(key=key, run_id=run_id).first()
     if api_run is None:
         raise Http404("No such run for this key.")
     return api_run
+
+
+def api_conversation(key, end_user, public_id, *, pickaxe=None):
+    """The conversation `public_id` of this key and end user (of `pickaxe`, when given),
+    with its pickaxe; Http404 for any other (another key's, another end user's, another
+    pickaxe's)."""
+    return pickaxe_selectors.conversation_for(public_id, api_holder(key, end_user), pickaxe=pickaxe)
+
+
+@dataclass(frozen=True)
+class ConversationPage:
+    """Some runs of a conversation (its messages sent and their answers), oldest first."""
+
+    runs: list
+    total: int  # messages sent in the whole conversation
+    more: bool  # whether runs follow this page
+
+
+def conversation_page(conversation, *, limit, offset):
+    """`limit` runs of the conversation from `offset`, by position: two queries, whatever
+    the conversation holds."""
+    runs = list(
+        Run.objects.filter(conversation=conversation)
+        .only("id", "position", "inputs", "output", "status", "started_at", "finished_at")
+        .order_by("position")[offset : offset + limit + 1]
+    )
+    return ConversationPage(runs=runs[:limit], total=conversation.messages.count(), more=len(runs) > limit)
 
 
 def api_keys_of(owner):

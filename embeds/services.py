@@ -34,6 +34,8 @@ from embeds.models import (
     RefusedHost,
     RefusedRuns,
     RetiredToken,
+    api_holder,
+    embed_holder,
     hash_secret,
     new_token,
 )
@@ -264,8 +266,10 @@ class EmbedRefused(Exception):
         super().__init__(message)
 
 
-def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
-    """Submit in an embed: the pickaxe's owner pays, within the embed's limits.
+def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key, conversation=None):
+    """Submit in an embed (or Send, for a chat pickaxe: `inputs` {"message": text} and the
+    visitor's `conversation`, None for a new one): the pickaxe's owner pays, within the
+    embed's limits, message by message.
 
     The limits are counted under a lock on the owner's row, so the per-visitor and
     per-address limits of each embed and the owner's per-minute cap across all their
@@ -279,6 +283,10 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
         _count_refusal(embed=embed, reason=RefusedRuns.Reason.UNAVAILABLE)
         raise EmbedRefused(UNAVAILABLE, reason=RefusedRuns.Reason.UNAVAILABLE)
     runs = EmbedRun.objects.filter(embed=embed)
+    if pickaxe.kind == Pickaxe.Kind.CHAT and conversation is None:
+        conversation = pickaxe_services.new_conversation(
+            pickaxe=pickaxe, holder=embed_holder(embed, visitor_id), source=Run.Source.EMBED, message=inputs["message"]
+        )
     try:
         return pickaxe_services.start_run(
             pickaxe=pickaxe,
@@ -309,6 +317,7 @@ def start_embed_run(*, embed, visitor_id, visitor_ip, inputs, submission_key):
                 ),
             ],
             records=[EmbedRun(embed=embed, visitor_id=visitor_id, visitor_ip=visitor_ip)],
+            conversation=conversation,
         )
     except LimitReached as limit:
         refusal = EmbedRefused(_limit_message(embed, limit), reason=limit.reason)
@@ -472,8 +481,10 @@ def api_submission_key(key, idempotency_key):
     return f"api-{key.pk}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
 
 
-def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash):
-    """A call of the run API: the key's owner pays, within the key's limits.
+def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_hash, conversation=None):
+    """A call of the run API: the key's owner pays, within the key's limits. For a chat
+    pickaxe, `inputs` is {"message": text} and `conversation` the one it continues (its
+    holder checked by the caller), None to start one held by the key and `end_user`.
 
     A replay of the same Idempotency-Key is answered with its first run (its submission
     key is derived from the Idempotency-Key), or refused with IdempotencyConflict when the
@@ -482,6 +493,10 @@ def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_ha
     ApiRefused, with nothing charged.
     """
     runs = ApiRun.objects.filter(key=key)
+    if pickaxe.kind == Pickaxe.Kind.CHAT and conversation is None:
+        conversation = pickaxe_services.new_conversation(
+            pickaxe=pickaxe, holder=api_holder(key, end_user), source=Run.Source.API, message=inputs["message"]
+        )
     limits = [
         Limit(runs, cap=key.runs_per_minute, window=timedelta(minutes=1), reason=ApiRefused.RATE_LIMITED),
         Limit(
@@ -507,6 +522,7 @@ def start_api_run(*, key, pickaxe, end_user, inputs, idempotency_key="", body_ha
             locks=[ApiKey.objects.filter(pk=key.pk)] if idempotency_key or _has_limits(key) else [],
             limits=[limit for limit in limits if limit.cap],
             records=[ApiRun(key=key, end_user=end_user, idempotency_key=idempotency_key, body_hash=body_hash)],
+            conversation=conversation,
         )
     except LimitReached as limit:
         raise ApiRefused(limit.reason, limit.again_at, cap=limit.limit.cap) from None

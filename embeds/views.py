@@ -2,6 +2,7 @@ import csv
 import functools
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
@@ -22,13 +23,15 @@ from django.views.decorators.http import require_http_methods, require_POST
 from credits import selectors as credit_selectors
 from embeds import selectors, services
 from embeds.api import PROBLEMS, api, problem_type
-from embeds.forms import AllowHostForm, ApiKeyForm, EmbedSettingsForm
+from embeds.forms import AllowHostForm, ApiKeyForm, EmbedSettingsForm, MessageForm
 from embeds.models import ApiKey, Embed
 from pickaxes import charts, results, running
 from pickaxes import selectors as pickaxe_selectors
 from pickaxes.forms import run_form_class, run_inputs
 
 VISITOR_COOKIE = "pkx_visitor"
+# A chat message's answer names its conversation here, for the page's script to continue it.
+CONVERSATION_HEADER = "Pickaxe-Conversation"
 
 
 def _embed_or_404(token):
@@ -128,9 +131,16 @@ def embed(request, token):
         # The owner's preview (the embed page's iframe) at 0 credits: what visitors get.
         return _render(request, embed, None, resting=services.RESTING)
     visitor_id = services.visitor_id_from_cookie(request.COOKIES.get(VISITOR_COOKIE))
-    form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
-    response = _render(request, embed, form, embed_token=token)
+    if embed.pickaxe.is_chat:
+        # The visitor's latest conversation, kept by their visitor id; "New conversation"
+        # (?new) shows none until its first message starts one.
+        conversation = None if "new" in request.GET else selectors.latest_embed_conversation(embed, visitor_id)
+        chat = selectors.embed_chat(embed, conversation)
+        response = _render(request, embed, None, embed_token=token, chat=chat)
+    else:
+        form = run_form_class(embed.pickaxe)(initial={"submission_key": services.new_visitor_id()})
+        response = _render(request, embed, form, embed_token=token)
     _set_visitor_cookie(response, visitor_id)
     return response
 
@@ -149,14 +159,17 @@ def embed_run(request, token):
     origin = _host(request.headers.get("Origin") or request.headers.get("Referer"))
     if origin and origin != request.get_host().split(":")[0] and not services.host_allowed(embed, origin):
         return HttpResponseForbidden("This tool is not available on this website.")
-    form = run_form_class(embed.pickaxe)(request.POST)
+    form = None if embed.pickaxe.is_chat else run_form_class(embed.pickaxe)(request.POST)
     try:
         visitor_id, parent_host = services.read_form_token(request.POST.get("embed_token"), embed)
     except services.BadFormToken as error:  # nothing is charged; the visitor is told to reload
         job = running.finished(results.refused(str(error)))
-        return _answer(request, embed, form, job, wants_stream, status=400)
+        chat = selectors.embed_chat(embed, None) if embed.pickaxe.is_chat else None
+        return _answer(request, embed, form, job, wants_stream, status=400, chat=chat)
     if parent_host and not services.host_allowed(embed, parent_host):
         return HttpResponseForbidden("This tool is not available on this website.")
+    if embed.pickaxe.is_chat:
+        return _send_message(request, embed, visitor_id, parent_host, wants_stream)
     if not form.is_valid():
         return _answer(request, embed, form, running.finished(results.form_errors(form)), wants_stream, status=400)
 
@@ -178,19 +191,68 @@ def embed_run(request, token):
     return _answer(request, embed, fresh, job, wants_stream, embed_token=token)
 
 
-def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200):
+def _send_message(request, embed, visitor_id, parent_host, wants_stream):
+    """Send a chat message for a visitor, paid by the owner: the stream, or (without
+    JavaScript) the whole conversation once the answer has ended. The conversation it
+    continues must be the visitor's own (another's is a 404)."""
+    conversation = None
+    if request.POST.get("conversation"):
+        conversation = selectors.visitor_conversation(embed, visitor_id, request.POST["conversation"])
+    token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
+    form = MessageForm(request.POST)
+    if not form.is_valid():
+        job = running.finished(results.form_errors(form))
+        chat = selectors.embed_chat(embed, conversation)
+        return _answer(request, embed, None, job, wants_stream, embed_token=token, status=400, chat=chat)
+    message = form.cleaned_data["message"]
+    try:
+        started = services.start_embed_run(
+            embed=embed,
+            visitor_id=visitor_id,
+            visitor_ip=services.hash_ip(request.META.get("REMOTE_ADDR", "")),
+            inputs={"message": message},
+            submission_key=form.cleaned_data["submission_key"],
+            conversation=conversation,
+        )
+    except services.EmbedRefused as refusal:
+        job = running.finished(results.refused(refusal.message))
+    else:
+        job = running.begin(started)
+        conversation = started.run.conversation
+    # The page without JavaScript: the conversation before this message, the message, and
+    # (once the answer has ended) `result`.
+    chat = selectors.embed_chat(embed, conversation, sending=message, before=getattr(job.started, "run", None))
+    response = _answer(request, embed, None, job, wants_stream, embed_token=token, chat=chat)
+    if conversation is not None and conversation.pk:
+        response[CONVERSATION_HEADER] = conversation.public_id
+    return response
+
+
+def _answer(request, embed, form, job, wants_stream, *, embed_token="", status=200, chat=None):
     """The stream, or the embed's page with the result, as its visitor may see it."""
-    page = (request, "embeds/embed.html", _context(embed, form, embed_token))
+    page = (request, "embeds/embed.html", _context(embed, form, embed_token, chat=chat))
     response = running.respond(job, stream=wants_stream, page=page, visitor=True, status=status)
     return _frame_policy(response, embed)
 
 
-def _context(embed, form, embed_token, *, resting=""):
-    return {"embed": embed, "pickaxe": embed.pickaxe, "form": form, "embed_token": embed_token, "resting": resting}
+def _context(embed, form, embed_token, *, resting="", chat=None):
+    return {
+        "embed": embed,
+        "pickaxe": embed.pickaxe,
+        "form": form,
+        "embed_token": embed_token,
+        "resting": resting,
+        "chat": chat,
+        # A chat's forms on one page share one key: the page is left by whichever is sent
+        # (the script makes a new key after each message).
+        "submission_key": services.new_visitor_id(),
+        "message_max_chars": settings.RUN_INPUT_MAX_CHARS,
+    }
 
 
-def _render(request, embed, form, *, embed_token="", status=200, resting=""):
-    response = render(request, "embeds/embed.html", _context(embed, form, embed_token, resting=resting), status=status)
+def _render(request, embed, form, *, embed_token="", status=200, resting="", chat=None):
+    context = _context(embed, form, embed_token, resting=resting, chat=chat)
+    response = render(request, "embeds/embed.html", context, status=status)
     return _frame_policy(response, embed)
 
 
@@ -359,6 +421,7 @@ def api_docs(request):
             "origin": request.build_absolute_uri("/").rstrip("/"),
             "example": examples[0] if examples else None,
             "more_examples": examples[1:],
+            "chat": selectors.api_chat_example(request.user),
         },
     )
 
@@ -378,6 +441,7 @@ def studio_usage(request, slug):
             "chart": charts.usage_chart(days),
             "days": days,
             "totals": pickaxe_selectors.usage_totals(pickaxe),
+            "chat_totals": selectors.chat_totals(pickaxe) if pickaxe.is_chat else None,
             "embed_credits": pickaxe_selectors.embed_credits(pickaxe),
             "insight": selectors.usage_insight(pickaxe),
             "api_usage": selectors.api_usage(pickaxe),

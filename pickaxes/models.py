@@ -232,6 +232,9 @@ class Conversation(models.Model):
         max_length=8, choices=Run.Source.choices, default=Run.Source.SITE
     )  # Run.Source of its first message
     title = models.CharField(max_length=80, blank=True, help_text="Its first message, cut short.")
+    # The position of its latest message (how many were sent): the next one takes the next
+    # place in one statement (pickaxes.services.start_run).
+    last_position = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -43,8 +43,8 @@ def pickaxe_for_page(slug, user):
 
 
 def pickaxe_for_run(slug, user):
-    """As pickaxe_for_page, for a run: the pickaxe, without its owner (its fields are read
-    once, by `input_fields`)."""
+    """As pickaxe_for_page, for a run: the pickaxe, without its owner. A form's fields are
+    read when its form is made (`input_fields`, one query); a chat has none to read."""
     try:
         pickaxe = Pickaxe.objects.get(slug=slug)
     except Pickaxe.DoesNotExist:

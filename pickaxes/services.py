@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -270,11 +270,15 @@ def _next_position(conversation, *, now):
     """Save a new conversation, or lock an existing one and mark it updated; the place of
     its next message (1 for the first)."""
     if conversation.pk is None:
+        conversation.last_position = 1
         conversation.save(force_insert=True)
         return 1
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)  # and locks its row
-    last = Run.objects.filter(conversation=conversation).aggregate(last=Max("position"))["last"]
-    return (last or 0) + 1
+    # One statement (UPDATE … RETURNING: Django 6.1 returns a value set by an expression)
+    # that locks the row, so two messages of one conversation take their places in turn.
+    # A row of its own, not the caller's: that one may be shared (and is left as it was).
+    counter = Conversation(pk=conversation.pk, last_position=F("last_position") + 1)
+    counter.save(update_fields=["last_position", "updated_at"])
+    return counter.last_position
 
 
 def _hold(limit, *, now):

@@ -48,3 +48,21 @@ def test_a_keys_rate_limit_holds_when_twenty_calls_arrive_at_once(api_server, pi
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [200] * 5 + [429] * 15
     assert Run.objects.count() == 5 and credits.balance(pickaxe.owner) == 20
+
+
+def test_ten_messages_sent_at_once_to_one_conversation_each_take_their_own_place(api_server, api_key, fake_openai):
+    from pickaxes.models import Conversation
+    from tests.pickaxes.factories import ChatPickaxeFactory
+
+    chat = ChatPickaxeFactory(owner=api_key.key.owner)
+    url = f"/api/v1/pickaxes/{chat.slug}/runs"
+    first = call(api_server, "POST", url, api_key.secret, json={"message": "Hi", "user": "customer-1"}).json()
+    body = {"conversation": first["conversation"], "user": "customer-1"}
+    answers = all_at_once(
+        10, lambda n: call(api_server, "POST", url, api_key.secret, json={**body, "message": f"Message {n}"})
+    )
+    assert [answer.status_code for answer in answers] == [200] * 10
+    positions = sorted(Run.objects.values_list("position", flat=True))
+    assert positions == list(range(1, 12))
+    assert Conversation.objects.get().last_position == 11
+    assert credits.balance(chat.owner) == 14

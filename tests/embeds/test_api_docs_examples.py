@@ -3,6 +3,7 @@ everyone, against a creator's own pickaxes for that creator."""
 
 import html
 import json
+import os
 import re
 from io import StringIO
 
@@ -15,7 +16,7 @@ from embeds.services import create_api_key
 from pickaxes.models import InputField, Pickaxe
 from tests.embeds.conftest import call
 from tests.pickaxes.conftest import sse_events
-from tests.pickaxes.factories import PickaxeFactory
+from tests.pickaxes.factories import ChatPickaxeFactory, PickaxeFactory
 
 EXAMPLE = re.compile(r'<pre class="code" data-testid="(\w+-example)">(.*?)</pre>', re.S)
 
@@ -102,3 +103,72 @@ def test_the_api_lists_the_demo_length_fields_bounds(api_server):
     explain = next(p for p in listed if p["slug"] == "explain-like-im-new")
     words = next(f for f in explain["fields"] if f["key"] == "words")
     assert (float(words["min_value"]), float(words["max_value"])) == (50, 600)
+
+
+CHAT_EXAMPLE = re.compile(r'<pre class="code" data-testid="(chat-(?:shell|python)-example)">(.*?)</pre>', re.S)
+
+
+def chat_examples_on_the_docs_page(client, server):
+    """The chat examples as {testid: their text, to run against `server`}."""
+    page = client.get("/api/v1/docs/").content.decode()
+    return {
+        testid: html.unescape(text).replace("http://testserver", server.url)
+        for testid, text in CHAT_EXAMPLE.findall(page)
+    }
+
+
+def run_chat_examples(examples, secret, slug, monkeypatch):
+    """Run the shell example with bash (curl and jq) and the Python one as a program would,
+    then check what each made: two messages of one conversation, read back whole."""
+    import subprocess
+    import sys
+    from contextlib import redirect_stdout
+
+    import httpx2
+
+    from pickaxes.models import Conversation
+
+    assert set(examples) == {"chat-shell-example", "chat-python-example"}
+    shell = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", examples["chat-shell-example"]],
+        env={**os.environ, "PICKAXE_API_KEY": secret},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shell.returncode == 0, shell.stderr
+    decoder, rest, documents = json.JSONDecoder(), shell.stdout.strip(), []
+    while rest:
+        document, end = decoder.raw_decode(rest)
+        documents.append(document)
+        rest = rest[end:].strip()
+    second, history = documents
+    assert second["status"] == "succeeded" and second["pickaxe"] == slug
+    assert [m["role"] for m in history["messages"]] == ["user", "assistant", "user", "assistant"]
+    assert history["id"] == second["conversation"]
+
+    monkeypatch.setitem(sys.modules, "httpx", httpx2)  # the page says `import httpx`; httpx2 is its fork here
+    monkeypatch.setenv("PICKAXE_API_KEY", secret)
+    printed = StringIO()
+    with redirect_stdout(printed):
+        exec(compile(examples["chat-python-example"], "chat-python-example", "exec"), {"__name__": "__main__"})
+    assert printed.getvalue().count("assistant") == 2
+    assert Conversation.objects.filter(pickaxe__slug=slug).count() == 2
+
+
+def test_the_chat_examples_on_the_docs_page_run_as_written_against_the_demo_data(api_server, demo_model, monkeypatch):
+    call_command("demo_data", stdout=StringIO())
+    examples = chat_examples_on_the_docs_page(Client(), api_server)
+    assert "/study-buddy/runs" in examples["chat-shell-example"]
+    caller = User.objects.create_user(email="caller@example.com", password="x")
+    run_chat_examples(examples, create_api_key(owner=caller, name="docs").secret, "study-buddy", monkeypatch)
+
+
+def test_a_signed_in_creator_sees_chat_examples_of_their_own_chat_pickaxe_that_run(api_server, demo_model, monkeypatch):
+    creator = User.objects.create_user(email="maker@example.com", password="x")
+    chat = ChatPickaxeFactory(owner=creator, visibility=Pickaxe.Visibility.PRIVATE)
+    client = Client()
+    client.force_login(creator)
+    examples = chat_examples_on_the_docs_page(client, api_server)
+    assert f"/{chat.slug}/runs" in examples["chat-python-example"]
+    run_chat_examples(examples, create_api_key(owner=creator, name="mine").secret, chat.slug, monkeypatch)

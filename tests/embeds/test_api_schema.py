@@ -8,6 +8,7 @@ from openapi_spec_validator import validate
 from embeds import services
 from embeds.api import PROBLEMS
 from tests.embeds.conftest import call
+from tests.pickaxes.factories import ChatPickaxeFactory
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ def test_the_schema_documents_every_endpoint_and_the_bearer_key(schema):
         "/api/v1/runs/{run_id}",
         "/api/v1/balance",
         "/api/v1/pickaxes",
+        "/api/v1/conversations/{conversation_id}",
     }
     schemes = schema["components"]["securitySchemes"]
     assert any(scheme == {"type": "http", "scheme": "bearer"} for scheme in schemes.values())
@@ -64,6 +66,20 @@ def test_every_documented_endpoint_answers_as_documented(schema, api_server, api
         ("/api/v1/balance", "get"): call(api_server, "GET", "/api/v1/balance", secret),
         ("/api/v1/pickaxes", "get"): call(api_server, "GET", "/api/v1/pickaxes", secret),
     }
+    answers[("/api/v1/conversations/{conversation_id}", "get")] = call(
+        api_server,
+        "GET",
+        "/api/v1/conversations/"
+        + call(
+            api_server,
+            "POST",
+            f"/api/v1/pickaxes/{ChatPickaxeFactory(owner=pickaxe.owner).slug}/runs",
+            secret,
+            json={"message": "Hi", "user": "customer-1"},
+        ).json()["conversation"]
+        + "?user=customer-1",
+        secret,
+    )
     for (path, method), response in answers.items():
         assert response.status_code == 200
         assert_documented(schema, path, method, response)
@@ -71,6 +87,38 @@ def test_every_documented_endpoint_answers_as_documented(schema, api_server, api
         (runs, "post"),
         *answers,
     }
+
+
+def test_the_chat_calls_answer_as_documented(schema, api_server, api_key, fake_openai):
+    chat = ChatPickaxeFactory(owner=api_key.key.owner)
+    runs = "/api/v1/pickaxes/{slug}/runs"
+    url = f"/api/v1/pickaxes/{chat.slug}/runs"
+    body = {"message": "Hello", "user": "customer-1"}
+    made = call(api_server, "POST", url, api_key.secret, json=body)
+    assert_documented(schema, runs, "post", made)
+    conversation = made.json()["conversation"]
+    streamed = call(
+        api_server, "POST", url, api_key.secret, json={**body, "conversation": conversation, "stream": True}
+    )
+    assert_documented(schema, runs, "post", streamed)
+    read = call(api_server, "GET", f"/api/v1/conversations/{conversation}?user=customer-1", api_key.secret)
+    assert read.status_code == 200 and len(read.json()["messages"]) == 4
+    path = "/api/v1/conversations/{conversation_id}"
+    assert_documented(schema, path, "get", read)
+    errors = [
+        call(api_server, "GET", f"/api/v1/conversations/{conversation}?user=someone-else", api_key.secret),
+        call(api_server, "GET", f"/api/v1/conversations/{conversation}", api_key.secret),
+        call(api_server, "GET", f"/api/v1/conversations/{conversation}?user=customer-1"),
+    ]
+    assert [response.status_code for response in errors] == [404, 422, 401]
+    for response in errors:
+        assert_documented(schema, path, "get", response)
+    form_body = call(api_server, "POST", url, api_key.secret, json={"inputs": {"topic": "x"}, "user": "u"})
+    assert form_body.status_code == 422
+    assert_documented(schema, runs, "post", form_body)
+    request_schema = schema["paths"][runs]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    members = schema["components"]["schemas"][request_schema["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert {"inputs", "message", "conversation", "user", "stream"} <= set(members)
 
 
 def test_every_documented_error_answers_as_documented(schema, api_server, api_key, pickaxe, fake_openai):
