@@ -40,12 +40,12 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# The bench's three questions (bench/README.md): the ledger, the run path, the burst. Each
+# The bench's questions (bench/README.md): the ledger, the run path, the burst, a chat message. Each
 # uses databases of its own named after BENCH_DATABASE_URL's and drops them at exit. All
-# three run even if one misses a target; then the target fails. `make bench-quick`: the
+# run even if one misses a target; then the target fails. `make bench-quick`: the
 # same with small numbers (~4 minutes; a smoke test, its verdicts mean little).
 bench: install
-	@status=0; for script in ledger run_path burst; do \
+	@status=0; for script in ledger run_path burst chat; do \
 		echo "== bench/$$script.py $(BENCH_ARGS)"; \
 		DATABASE_URL=$(BENCH_DATABASE_URL) $(PY) bench/$$script.py $(BENCH_ARGS) || status=1; \
 	done; exit $$status

@@ -44,6 +44,7 @@ of the conversation's counter, which also locks it. (Before that counter, an UPD
 and the run's pickaxe read with its input fields, a chat's message was 1.12-1.15 × a form run.)
 """
 
+import argparse
 import asyncio
 import json
 import os
@@ -52,11 +53,10 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
-from urllib.parse import quote, unquote, urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/pickaxe_bench"
+import harness
+
+ROOT = harness.ROOT
 DB_SUFFIX = "_chat"
 
 ROUNDS = 7  # measured rounds (plus one warm-up round)
@@ -65,36 +65,6 @@ MESSAGE_CHARS = 400  # the form's input and each message: the same size
 REPLY_WORDS = 60  # the fake model's answer, streamed word by word
 HISTORY = 49  # answered messages before the 50th
 TARGET = 1.10  # at most 10 % more CPU
-
-
-# --------------------------------------------------------------------------- database
-
-
-def database_from_url():
-    """(URL of the bench database, its name, connection parameters) from DATABASE_URL."""
-    parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    if parts.scheme not in ("postgres", "postgresql", "pgsql"):
-        sys.exit("bench: DATABASE_URL must be a PostgreSQL URL.")
-    name = unquote(parts.path.lstrip("/")) + DB_SUFFIX
-    if "bench" not in name:
-        sys.exit(f"bench: refusing to drop and re-create {name!r}; DATABASE_URL's database name must contain 'bench'.")
-    params = {
-        "host": parts.hostname or "127.0.0.1",
-        "port": parts.port or 5432,
-        "user": unquote(parts.username) if parts.username else "postgres",
-    }
-    if parts.password:
-        params["password"] = unquote(parts.password)
-    return parts._replace(path="/" + quote(name)).geturl(), name, params
-
-
-def maintain(params, *statements):
-    import psycopg
-    from psycopg import sql
-
-    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **params) as conn:
-        for statement, name in statements:
-            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
 
 
 # --------------------------------------------------------------------------- the fake model
@@ -292,16 +262,16 @@ async def measured(app, call):
 # --------------------------------------------------------------------------- main
 
 
-async def measure(app, secret, form_slug, chat_slug, second, fiftieth):
+async def measure(app, secret, form_slug, chat_slug, second, fiftieth, *, rounds, per_round):
     kinds = ("form run", "2nd message", "50th message")
-    rounds = {kind: [] for kind in kinds}
+    medians = {kind: [] for kind in kinds}
     statements = {kind: [] for kind in kinds}
     counter = 0
-    for round_number in range(ROUNDS + 1):
+    for round_number in range(rounds + 1):
         spent = {kind: [] for kind in kinds}
-        for n in range(PER_ROUND):
+        for n in range(per_round):
             counter += 1
-            index = round_number * PER_ROUND + n
+            index = round_number * per_round + n
             calls = {
                 "form run": (
                     f"/api/v1/pickaxes/{form_slug}/runs",
@@ -335,19 +305,19 @@ async def measure(app, secret, form_slug, chat_slug, second, fiftieth):
         if round_number == 0:
             continue  # warm-up
         for kind in kinds:
-            rounds[kind].append(statistics.median(spent[kind]) * 1000)
+            medians[kind].append(statistics.median(spent[kind]) * 1000)
         print(
-            f"round {round_number}: " + "  ".join(f"{kind} {rounds[kind][-1]:6.2f} ms" for kind in kinds),
+            f"round {round_number}: " + "  ".join(f"{kind} {medians[kind][-1]:6.2f} ms" for kind in kinds),
             flush=True,
         )
-    return rounds, {kind: statistics.median(counts) for kind, counts in statements.items()}
+    return medians, {kind: statistics.median(counts) for kind, counts in statements.items()}
 
 
 def report(rounds, statements):
     print()
     print(
         f"{'CPU per call (ms)':<18}{'median':>8}{'lowest':>8}{'highest':>9}{'SQL':>6}"
-        f"   over {ROUNDS} rounds of {PER_ROUND}"
+        f"   over {len(rounds['form run'])} rounds"
     )
     for kind, values in rounds.items():
         print(f"{kind:<18}{statistics.median(values):8.2f}{min(values):8.2f}{max(values):9.2f}{statements[kind]:6.0f}")
@@ -368,55 +338,32 @@ def report(rounds, statements):
 
 
 def main():
-    url, name, params = database_from_url()
-    maintain(params, ("DROP DATABASE IF EXISTS {} WITH (FORCE)", name), ("CREATE DATABASE {}", name))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 5 calls: a smoke test")
+    args = parser.parse_args()
+    rounds, per_round = (3, 5) if args.quick else (ROUNDS, PER_ROUND)
+    harness.guard(600)
+    url, _, _ = harness.create_database(DB_SUFFIX)
     fake, fake_url = start_fake()
-    try:
-        os.environ.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "config.settings",
-                "DATABASE_URL": url,
-                "DATABASE_POOL_MAX_SIZE": "4",
-                "DEBUG": "false",
-                "SECRET_KEY": secrets.token_urlsafe(40),
-                "ALLOWED_HOSTS": "127.0.0.1",
-                "OPENAI_API_KEY": "sk-bench",
-                "OPENAI_BASE_URL": fake_url + "/v1",
-                "FIELD_ENCRYPTION_KEYS": "Ahvy3-D0ldBbWBTVFKbhWT9z-WVzuS0MeQrpzb2I7WI=",
-                "EMAIL_URL": "consolemail://",
-                "SECURE_SSL_REDIRECT": "false",
-                "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
-                "CACHE_KEY_PREFIX": f"bench-chat-{secrets.token_hex(6)}",
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        sys.path.insert(0, str(ROOT))
-        os.chdir(ROOT)
-        import django
+    harness.at_exit(fake.kill)
+    harness.setup_django(harness.production_env(url) | {"OPENAI_BASE_URL": fake_url + "/v1"})
+    from django.db import connections
+    from django.db.backends.signals import connection_created
 
-        django.setup()
-        from django.core.management import call_command
-        from django.db import connections
-        from django.db.backends.signals import connection_created
+    secret, form_slug, chat_slug, second, fiftieth = prepare((rounds + 1) * per_round)
+    connections.close_all()
+    from config.asgi import application
 
-        call_command("migrate", verbosity=0, interactive=False)
-        conversations = (ROUNDS + 1) * PER_ROUND
-        secret, form_slug, chat_slug, second, fiftieth = prepare(conversations)
-        connections.close_all()
-        from config.asgi import application
-
-        print(
-            f"{ROUNDS} rounds (+1 warm-up) of {PER_ROUND} calls of each kind, {MESSAGE_CHARS} characters each, "
-            f"the model answering {REPLY_WORDS} words at once",
-            flush=True,
-        )
-        connection_created.connect(watch_statements)
-        rounds, statements = asyncio.run(measure(application, secret, form_slug, chat_slug, second, fiftieth))
-        ok = report(rounds, statements)
-        connections.close_all()
-    finally:
-        fake.kill()
-        maintain(params, ("DROP DATABASE IF EXISTS {} WITH (FORCE)", name))
+    print(
+        f"{rounds} rounds (+1 warm-up) of {per_round} calls of each kind, {MESSAGE_CHARS} characters each, "
+        f"the model answering {REPLY_WORDS} words at once",
+        flush=True,
+    )
+    connection_created.connect(watch_statements)
+    measured_rounds, statements = asyncio.run(
+        measure(application, secret, form_slug, chat_slug, second, fiftieth, rounds=rounds, per_round=per_round)
+    )
+    ok = report(measured_rounds, statements)
     sys.exit(0 if ok else 1)
 
 
