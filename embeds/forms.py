@@ -5,9 +5,8 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.validators import lines_of_text, single_line
+from accounts.validators import single_line
 from embeds.models import Embed
-from pickaxes import chat
 from pickaxes.models import Pickaxe
 
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -107,32 +106,3 @@ class ApiKeyForm(forms.Form):
         if not day:
             return None
         return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
-
-
-class MessageForm(forms.Form):
-    """A chat message sent in an embed: the site's rules for a message (pickaxes.chat), and
-    the submission key that makes a repeated post one message."""
-
-    message = forms.CharField(
-        label="Message",
-        strip=True,
-        validators=[lines_of_text],
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Type a message…"}),
-        error_messages={"required": "Type a message first."},
-    )
-    submission_key = forms.RegexField(
-        regex=r"^[A-Za-z0-9_-]{16,64}$",
-        widget=forms.HiddenInput,
-        error_messages={"invalid": "Reload the page and try again."},
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["message"].widget.attrs["maxlength"] = settings.RUN_INPUT_MAX_CHARS
-
-    def clean_message(self):
-        message = self.cleaned_data["message"]
-        problem = chat.message_problem(message)
-        if problem:
-            raise forms.ValidationError(problem)
-        return message

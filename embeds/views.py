@@ -23,11 +23,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from credits import selectors as credit_selectors
 from embeds import selectors, services
 from embeds.api import PROBLEMS, api, problem_type
-from embeds.forms import AllowHostForm, ApiKeyForm, EmbedSettingsForm, MessageForm
+from embeds.forms import AllowHostForm, ApiKeyForm, EmbedSettingsForm
 from embeds.models import ApiKey, Embed
 from pickaxes import charts, results, running
 from pickaxes import selectors as pickaxe_selectors
-from pickaxes.forms import run_form_class, run_inputs
+from pickaxes.forms import ChatMessageForm, run_form_class, run_inputs
 
 VISITOR_COOKIE = "pkx_visitor"
 # A chat message's answer names its conversation here, for the page's script to continue it.
@@ -199,7 +199,7 @@ def _send_message(request, embed, visitor_id, parent_host, wants_stream):
     if request.POST.get("conversation"):
         conversation = selectors.visitor_conversation(embed, visitor_id, request.POST["conversation"])
     token = services.issue_form_token(embed, visitor_id=visitor_id, parent_host=parent_host)
-    form = MessageForm(request.POST)
+    form = ChatMessageForm(request.POST)  # the site's rules for a message
     if not form.is_valid():
         job = running.finished(results.form_errors(form))
         chat = selectors.embed_chat(embed, conversation)

@@ -122,20 +122,6 @@
     }
   }
 
-  function parseEvents(buffer, onEvent) {
-    var parts = buffer.split("\n\n");
-    var rest = parts.pop();
-    parts.forEach(function (block) {
-      var name = "message", data = "";
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-      });
-      if (data) onEvent(name, JSON.parse(data));
-    });
-    return rest;
-  }
-
   // Send one message: `fields` are the posted form's own (the message, its key).
   async function send(message, key) {
     if (busy || !message.trim()) return;

@@ -63,20 +63,6 @@
     list.insertAdjacentElement("afterend", error);
   }
 
-  function parseEvents(buffer, onEvent) {
-    var parts = buffer.split("\n\n");
-    var rest = parts.pop();
-    parts.forEach(function (block) {
-      var name = "message", data = "";
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-      });
-      if (data) onEvent(name, JSON.parse(data));
-    });
-    return rest;
-  }
-
   async function send(text, form) {
     if (busy || !text.trim()) return;
     setBusy(true);

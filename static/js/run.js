@@ -89,20 +89,6 @@
     return actions;
   }
 
-  function parseEvents(buffer, onEvent) {
-    var parts = buffer.split("\n\n");
-    var rest = parts.pop();
-    parts.forEach(function (block) {
-      var name = "message", data = "";
-      block.split("\n").forEach(function (line) {
-        if (line.indexOf("event: ") === 0) name = line.slice(7);
-        else if (line.indexOf("data: ") === 0) data += line.slice(6);
-      });
-      if (data) onEvent(name, JSON.parse(data));
-    });
-    return rest;
-  }
-
   async function submit(form, event) {
     event.preventDefault();
     var button = form.querySelector("[data-run-button]");
